@@ -1,0 +1,270 @@
+/**
+ * Kernel network state through rtnetlink. This is the only module that
+ * changes kernel state; everything else goes through the Netlink interface
+ * so that tests can substitute a recording fake (test/helpers).
+ *
+ * Built on the `netlink` package's rtnetlink socket. Mutating calls wait for
+ * the kernel's ACK; failures reject with NetlinkError carrying the errno name
+ * (EEXIST, ESRCH, ENODEV, ...), which callers branch on.
+ */
+import netlink from "netlink";
+import { formatIP4Net, ip4FromBytes, ip4ToBytes, type IP4Net } from "../ip/ip4.js";
+
+/** Main routing table id (RT_TABLE_MAIN). */
+export const MAIN_TABLE = 254;
+const AF_INET = 2;
+const AF_INET6 = 10;
+/** RTNH_F_ONLINK: the gateway is on-link even without a covering route. */
+const RTNH_F_ONLINK = 4;
+/** Protocol stamped on the routes we install (RTPROT_BOOT, as `ip route add` and flannel use). */
+const RTPROT_BOOT = 3;
+
+export interface LinkInfo {
+  readonly index: number;
+  readonly name: string;
+  readonly mtu: number;
+  readonly up: boolean;
+  /** Operational "running" (carrier) flag. */
+  readonly running: boolean;
+  readonly loopback: boolean;
+  /** Hardware address as aa:bb:cc:dd:ee:ff, if any. */
+  readonly mac?: string;
+}
+
+export interface AddrInfo {
+  readonly ifindex: number;
+  readonly family: 4 | 6;
+  /** Textual address (dotted quad or IPv6 text). */
+  readonly address: string;
+  readonly prefixLen: number;
+  /** RT_SCOPE_*: 0 universe, 200 site, 253 link, 254 host. */
+  readonly scope: number;
+  readonly secondary: boolean;
+  readonly deprecated: boolean;
+  readonly permanent: boolean;
+  readonly temporary: boolean;
+}
+
+/** An IPv4 route in one table. */
+export interface Route4 {
+  readonly dst: IP4Net;
+  readonly gateway?: number;
+  readonly ifindex?: number;
+  readonly table: number;
+  /** "unicast", "blackhole", "local", ... */
+  readonly type: string;
+  readonly onlink?: boolean;
+  readonly prefsrc?: number;
+}
+
+/** Result of `ip route get <dst>`. */
+export interface RouteLookup {
+  readonly ifindex: number;
+  readonly gateway?: number;
+  readonly prefsrc?: number;
+}
+
+export class NetlinkError extends Error {
+  override readonly name = "NetlinkError";
+  constructor(
+    message: string,
+    /** errno name such as "EEXIST", or "EUNKNOWN". */
+    readonly code: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+export interface Netlink {
+  links(): Promise<LinkInfo[]>;
+  /** The link called `name`, or null. */
+  linkByName(name: string): Promise<LinkInfo | null>;
+  addresses(family?: 4 | 6): Promise<AddrInfo[]>;
+  /** IPv4 routes of one table (default: main). */
+  routes4(table?: number): Promise<Route4[]>;
+  /** The kernel's route decision for `dst` (like `ip route get`). */
+  routeGet4(dst: number): Promise<RouteLookup>;
+  /** Adds a route; rejects NetlinkError("EEXIST") if one with the same key exists. */
+  addRoute4(route: Route4): Promise<void>;
+  /** Adds or replaces the route with the same key (dst, table, tos, metric). */
+  replaceRoute4(route: Route4): Promise<void>;
+  /** Deletes a route; rejects NetlinkError("ESRCH") if none matches. */
+  delRoute4(route: Route4): Promise<void>;
+  /** Closes the socket; further calls reject. */
+  close(): void;
+}
+
+function errnoOf(err: unknown): string {
+  const m = /Request rejected: (E[A-Z0-9]+)/.exec(err instanceof Error ? err.message : "");
+  return m?.[1] ?? "EUNKNOWN";
+}
+
+function macOf(buf: Buffer | undefined): string | undefined {
+  if (buf === undefined || buf.length !== 6) return undefined;
+  return [...buf].map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+function addrText(buf: Buffer): string {
+  if (buf.length === 4) return [...buf].join(".");
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(i).toString(16));
+  return groups.join(":");
+}
+
+type RtSocket = ReturnType<typeof netlink.createRtNetlink>;
+
+/** rtnetlink on the current network namespace. */
+export class LinuxNetlink implements Netlink {
+  readonly #sock: RtSocket;
+
+  constructor() {
+    this.#sock = netlink.createRtNetlink();
+  }
+
+  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = errnoOf(err);
+      throw new NetlinkError(`${what}: ${code}`, code, { cause: err });
+    }
+  }
+
+  async links(): Promise<LinkInfo[]> {
+    const msgs = await this.#call("Cannot list links", () => this.#sock.getLinks());
+    return msgs.map((m) => {
+      const mac = macOf(m.attrs.address);
+      const flags = m.data.flags ?? {};
+      return {
+        index: m.data.index ?? 0,
+        name: m.attrs.ifname ?? "",
+        mtu: m.attrs.mtu ?? 0,
+        up: flags.up === true,
+        running: flags.running === true,
+        loopback: flags.loopback === true,
+        ...(mac !== undefined ? { mac } : {}),
+      };
+    });
+  }
+
+  async linkByName(name: string): Promise<LinkInfo | null> {
+    return (await this.links()).find((l) => l.name === name) ?? null;
+  }
+
+  async addresses(family?: 4 | 6): Promise<AddrInfo[]> {
+    const data = family === undefined ? {} : { family: family === 4 ? AF_INET : AF_INET6 };
+    const msgs = await this.#call("Cannot list addresses", () => this.#sock.getAddresses(data));
+    const out: AddrInfo[] = [];
+    for (const m of msgs) {
+      const fam = m.data.family === AF_INET ? 4 : m.data.family === AF_INET6 ? 6 : 0;
+      if (fam === 0 || (family !== undefined && fam !== family)) continue;
+      const raw = m.attrs.local ?? m.attrs.address;
+      if (raw === undefined) continue;
+      const flags = { ...m.data.flags, ...m.attrs.flags };
+      out.push({
+        ifindex: m.data.index ?? 0,
+        family: fam,
+        address: addrText(raw),
+        prefixLen: m.data.prefixlen ?? 0,
+        scope: m.data.scope ?? 0,
+        secondary: flags.secondary === true,
+        deprecated: flags.deprecated === true,
+        permanent: flags.permanent === true,
+        temporary: flags.secondary === true && fam === 6,
+      });
+    }
+    return out;
+  }
+
+  async routes4(table: number = MAIN_TABLE): Promise<Route4[]> {
+    const msgs = await this.#call("Cannot list routes", () =>
+      this.#sock.getRoutes({ family: AF_INET }),
+    );
+    const out: Route4[] = [];
+    for (const m of msgs) {
+      if (m.data.family !== AF_INET) continue;
+      const t = m.attrs.table ?? m.data.table ?? 0;
+      if (t !== table) continue;
+      const dst = m.attrs.dst !== undefined ? ip4FromBytes(m.attrs.dst) : 0;
+      const flagsNum = typeof m.data.flags?.__unknown === "number" ? m.data.flags.__unknown : 0;
+      out.push({
+        dst: { ip: dst, prefixLen: m.data.dstLen ?? 0 },
+        table: t,
+        type: String(m.data.type ?? "UNICAST").toLowerCase(),
+        ...(m.attrs.gateway !== undefined ? { gateway: ip4FromBytes(m.attrs.gateway) } : {}),
+        ...(m.attrs.oif !== undefined ? { ifindex: m.attrs.oif } : {}),
+        ...(m.attrs.prefsrc !== undefined ? { prefsrc: ip4FromBytes(m.attrs.prefsrc) } : {}),
+        ...((flagsNum & RTNH_F_ONLINK) !== 0 ? { onlink: true } : {}),
+      });
+    }
+    return out;
+  }
+
+  async routeGet4(dst: number): Promise<RouteLookup> {
+    const msgs = await this.#call(`Cannot look up the route to ${ip4ToBytes(dst).join(".")}`, () =>
+      this.#sock.getRoute({ family: AF_INET, dstLen: 32 }, { dst: ip4ToBytes(dst) }),
+    );
+    const m = msgs[0];
+    if (m === undefined || m.attrs.oif === undefined) {
+      throw new NetlinkError(`No route to ${ip4ToBytes(dst).join(".")}`, "ENETUNREACH");
+    }
+    return {
+      ifindex: m.attrs.oif,
+      ...(m.attrs.gateway !== undefined ? { gateway: ip4FromBytes(m.attrs.gateway) } : {}),
+      ...(m.attrs.prefsrc !== undefined ? { prefsrc: ip4FromBytes(m.attrs.prefsrc) } : {}),
+    };
+  }
+
+  #routeMessage(r: Route4) {
+    const blackhole = r.type === "blackhole";
+    const data = {
+      family: AF_INET,
+      dstLen: r.dst.prefixLen,
+      table: r.table < 256 ? r.table : 252,
+      protocol: RTPROT_BOOT,
+      scope: blackhole || r.gateway !== undefined ? ("UNIVERSE" as const) : ("LINK" as const),
+      type: blackhole ? ("BLACKHOLE" as const) : ("UNICAST" as const),
+      ...(r.onlink === true ? { flags: { __unknown: RTNH_F_ONLINK } } : {}),
+    };
+    const attrs = {
+      dst: ip4ToBytes(r.dst.ip),
+      table: r.table,
+      ...(r.gateway !== undefined ? { gateway: ip4ToBytes(r.gateway) } : {}),
+      ...(r.ifindex !== undefined && !blackhole ? { oif: r.ifindex } : {}),
+      ...(r.prefsrc !== undefined ? { prefsrc: ip4ToBytes(r.prefsrc) } : {}),
+    };
+    return [data, attrs] as const;
+  }
+
+  async addRoute4(route: Route4): Promise<void> {
+    const [data, attrs] = this.#routeMessage(route);
+    await this.#call(`Cannot add route ${formatIP4Net(route.dst)}`, () =>
+      this.#sock.newRoute(data, attrs, {
+        flags: netlink.FlagsNew.CREATE | netlink.FlagsNew.EXCL,
+      }),
+    );
+  }
+
+  async replaceRoute4(route: Route4): Promise<void> {
+    const [data, attrs] = this.#routeMessage(route);
+    await this.#call(`Cannot replace route ${formatIP4Net(route.dst)}`, () =>
+      this.#sock.newRoute(data, attrs, {
+        flags: netlink.FlagsNew.CREATE | netlink.FlagsNew.REPLACE,
+      }),
+    );
+  }
+
+  async delRoute4(route: Route4): Promise<void> {
+    // Protocol 0 and scope NOWHERE act as wildcards in the kernel's match,
+    // so a route someone re-added by hand (proto static) is deleted too.
+    const [{ protocol: _protocol, ...data }, attrs] = this.#routeMessage(route);
+    await this.#call(`Cannot delete route ${formatIP4Net(route.dst)}`, () =>
+      this.#sock.delRoute({ ...data, scope: "NOWHERE" }, attrs),
+    );
+  }
+
+  close(): void {
+    this.#sock.socket.close();
+  }
+}
