@@ -68,7 +68,10 @@ export function parseVmodule(spec: string): Array<{ pattern: RegExp; level: numb
     if (m === null || m[1] === undefined || m[2] === undefined) {
       throw new RangeError(`Invalid -vmodule entry "${part}": expected pattern=N`);
     }
-    const glob = m[1].replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+    const glob = m[1]
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".");
     out.push({ pattern: new RegExp(`^${glob}$`), level: Number(m[2]) });
   }
   return out;

@@ -1,24 +1,80 @@
 /**
- * Process entry point: argv → command → exit code. This is the only place
- * that ends the process.
+ * Process entry point: argv → command → exit status. This is the only
+ * place that ends the process.
+ *
+ *   flanneld [flags]                 the daemon
+ *   flanneld mk-docker-opts [...]    docker options from subnet.env
+ *   flanneld self-check              can this executable run here?
+ *
+ * Invoked through a link named `mk-docker-opts` (or `mk-docker-opts.sh`),
+ * the executable behaves as `flanneld mk-docker-opts`.
+ *
+ * Exit status: 0 after SIGTERM/SIGINT, --help and --version; 1 on a fatal
+ * error; 2 on a bad flag (upstream exits 0 there, which hides the mistake
+ * from systemd's Restart=on-failure).
  */
-import { versionLine } from "./version.js";
+import { basename } from "node:path";
+import { usageText } from "./cli/flags.js";
+import { parseOptions } from "./cli/options.js";
+import { runDaemon } from "./daemon.js";
+import { describeError, UsageError } from "./errors.js";
+import { configureLogging, logger } from "./log.js";
+import { runMkDockerOpts } from "./ops/mk_docker_opts.js";
 import { runSelfCheck } from "./ops/self_check.js";
+import { versionLine } from "./version.js";
 
-async function main(argv: string[]): Promise<number> {
+const log = logger("main");
+
+async function main(argv: readonly string[]): Promise<number> {
+  const invokedAs = basename(process.argv0 || "flanneld");
+  if (invokedAs.startsWith("mk-docker-opts")) return runMkDockerOpts(argv);
+  if (argv[0] === "mk-docker-opts") return runMkDockerOpts(argv.slice(1));
   if (argv[0] === "self-check") return runSelfCheck();
-  if (argv.includes("--version") || argv.includes("-version")) {
+
+  let parsed;
+  try {
+    parsed = parseOptions(argv, process.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(
+      `flanneld: ${err.message}\nRun "flanneld --help" for the list of flags.\n`,
+    );
+    return 2;
+  }
+  if (parsed.kind === "help") {
+    process.stdout.write(usageText("flanneld"));
+    return 0;
+  }
+  if (parsed.kind === "version") {
     process.stderr.write(versionLine() + "\n");
     return 0;
   }
-  process.stderr.write("flanneld: daemon not wired yet\n");
-  return 1;
+  const o = parsed.options;
+  try {
+    configureLogging({ verbosity: o.verbosity, vmodule: o.vmodule });
+  } catch (err) {
+    process.stderr.write(`flanneld: invalid value for flag -vmodule: ${(err as Error).message}\n`);
+    return 2;
+  }
+
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    // After the first signal the handlers are removed: a second one kills
+    // the process with the default action, as upstream.
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    log.info(`Received ${sig}, shutting down`);
+    controller.abort();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  return runDaemon(o, controller.signal);
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`F ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`flanneld: ${describeError(err)}\n`);
     process.exit(1);
   },
 );

@@ -32,7 +32,9 @@ export function formatSubnetEnv(env: SubnetEnv): string {
     lines.push(`FLANNEL_IPV6_NETWORK=${formatIP6Net(env.ipv6Network)}`);
   }
   if (env.ipv6Subnet !== undefined) {
-    lines.push(`FLANNEL_IPV6_SUBNET=${formatIP6(env.ipv6Subnet.ip + 1n)}/${env.ipv6Subnet.prefixLen}`);
+    lines.push(
+      `FLANNEL_IPV6_SUBNET=${formatIP6(env.ipv6Subnet.ip + 1n)}/${env.ipv6Subnet.prefixLen}`,
+    );
   }
   lines.push(`FLANNEL_MTU=${env.mtu}`);
   lines.push(`FLANNEL_IPMASQ=${env.ipMasq ? "true" : "false"}`);

@@ -83,14 +83,14 @@ export function size4(prefixLen: number): number {
 /** True if `ip` lies inside `net`. */
 export function contains4(net: IP4Net, ip: number): boolean {
   const m = mask4(net.prefixLen);
-  return ((ip & m) >>> 0) === ((net.ip & m) >>> 0);
+  return (ip & m) >>> 0 === (net.ip & m) >>> 0;
 }
 
 /** True if the two networks share at least one address. */
 export function overlaps4(a: IP4Net, b: IP4Net): boolean {
   const len = Math.min(a.prefixLen, b.prefixLen);
   const m = mask4(len);
-  return ((a.ip & m) >>> 0) === ((b.ip & m) >>> 0);
+  return (a.ip & m) >>> 0 === (b.ip & m) >>> 0;
 }
 
 /** Equality of two networks (address and prefix length). */

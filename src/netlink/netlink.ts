@@ -55,6 +55,8 @@ export interface Route4 {
   readonly type: string;
   readonly onlink?: boolean;
   readonly prefsrc?: number;
+  /** Route metric (RTA_PRIORITY); absent means 0. */
+  readonly metric?: number;
 }
 
 /** Result of `ip route get <dst>`. */
@@ -195,6 +197,9 @@ export class LinuxNetlink implements Netlink {
         ...(m.attrs.gateway !== undefined ? { gateway: ip4FromBytes(m.attrs.gateway) } : {}),
         ...(m.attrs.oif !== undefined ? { ifindex: m.attrs.oif } : {}),
         ...(m.attrs.prefsrc !== undefined ? { prefsrc: ip4FromBytes(m.attrs.prefsrc) } : {}),
+        ...(m.attrs.priority !== undefined && m.attrs.priority !== 0
+          ? { metric: m.attrs.priority }
+          : {}),
         ...((flagsNum & RTNH_F_ONLINK) !== 0 ? { onlink: true } : {}),
       });
     }
@@ -233,6 +238,7 @@ export class LinuxNetlink implements Netlink {
       ...(r.gateway !== undefined ? { gateway: ip4ToBytes(r.gateway) } : {}),
       ...(r.ifindex !== undefined && !blackhole ? { oif: r.ifindex } : {}),
       ...(r.prefsrc !== undefined ? { prefsrc: ip4ToBytes(r.prefsrc) } : {}),
+      ...(r.metric !== undefined && r.metric !== 0 ? { priority: r.metric } : {}),
     };
     return [data, attrs] as const;
   }

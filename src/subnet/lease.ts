@@ -79,7 +79,9 @@ export function decodeLeaseAttrs(text: string): LeaseAttrs {
   const obj = raw as Record<string, unknown>;
   const publicIPText = getFieldCI(obj, "PublicIP");
   if (typeof publicIPText !== "string") {
-    throw new TypeError(`Invalid lease JSON: PublicIP must be a string, got ${JSON.stringify(publicIPText) ?? "nothing"}`);
+    throw new TypeError(
+      `Invalid lease JSON: PublicIP must be a string, got ${JSON.stringify(publicIPText) ?? "nothing"}`,
+    );
   }
   const publicIP = parseIP4(publicIPText);
   const v6 = getFieldCI(obj, "PublicIPv6");

@@ -1,0 +1,200 @@
+/**
+ * The route loop shared by route-only backends (host-gw; later ipip and
+ * vxlan's direct routing), after upstream's RouteNetwork:
+ *
+ * - an `added` lease of our backend type gets a route; a route to the same
+ *   destination with another gateway or device is replaced;
+ * - a `removed` lease loses its route;
+ * - every `checkPeriodMs` (10 s upstream) the main table is compared with
+ *   the routes we want, and missing ones are re-added ("Route recovered").
+ *
+ * A route that fails to install stays wanted, so the check retries it: no
+ * lease ever ends up without its route while the daemon runs. Batches and
+ * checks are serialised; within a batch, kernel calls run concurrently.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { describeError } from "../errors.js";
+import { formatIP4, formatIP4Net } from "../ip/ip4.js";
+import { logger } from "../log.js";
+import { MAIN_TABLE, NetlinkError, type Netlink, type Route4 } from "../netlink/netlink.js";
+import type { Lease } from "../subnet/lease.js";
+import type { LeaseChange } from "../subnet/lease_watcher.js";
+
+const log = logger("route_network");
+
+/** Kernel calls in flight at once while applying a batch. */
+const CONCURRENCY = 64;
+
+export interface RouteNetworkOptions {
+  /** Leases of other types are ignored (with one warning per subnet). */
+  readonly backendType: string;
+  /** The route that carries traffic to a lease's subnet. */
+  readonly routeFor: (lease: Lease) => Route4;
+  readonly checkPeriodMs?: number;
+}
+
+function dstKey(r: Route4): string {
+  return formatIP4Net(r.dst);
+}
+
+function sameRoute(a: Route4, b: Route4): boolean {
+  return (
+    a.dst.ip === b.dst.ip &&
+    a.dst.prefixLen === b.dst.prefixLen &&
+    a.gateway === b.gateway &&
+    a.ifindex === b.ifindex &&
+    a.type === b.type &&
+    (a.metric ?? 0) === (b.metric ?? 0)
+  );
+}
+
+async function forEachLimit<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
+}
+
+export class RouteNetwork {
+  readonly #nl: Netlink;
+  readonly #opts: RouteNetworkOptions;
+  /** Routes we want, by destination. */
+  readonly #wanted = new Map<string, Route4>();
+  readonly #ignored = new Set<string>();
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(nl: Netlink, opts: RouteNetworkOptions) {
+    this.#nl = nl;
+    this.#opts = opts;
+  }
+
+  /** Routes currently wanted (for status and tests). */
+  wanted(): Route4[] {
+    return [...this.#wanted.values()];
+  }
+
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(fn);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Applies one batch of lease changes. */
+  handle(changes: readonly LeaseChange[]): Promise<void> {
+    return this.#serial(() => this.#handle(changes));
+  }
+
+  async #handle(changes: readonly LeaseChange[]): Promise<void> {
+    const toAdd = new Map<string, Route4>();
+    const toDel = new Map<string, Route4>();
+    for (const c of changes) {
+      const key = formatIP4Net(c.lease.subnet);
+      const ours = c.lease.attrs.backendType === this.#opts.backendType;
+      if (c.type === "added" && !ours && !this.#ignored.has(key)) {
+        this.#ignored.add(key);
+        log.warn(
+          `Ignoring non-${this.#opts.backendType} subnet: type=${c.lease.attrs.backendType || "udp"}`,
+          {
+            subnet: key,
+          },
+        );
+      }
+      if (c.type === "added" && ours) {
+        this.#ignored.delete(key);
+        const r = this.#opts.routeFor(c.lease);
+        this.#wanted.set(key, r);
+        toAdd.set(key, r);
+        toDel.delete(key);
+      } else {
+        const old = this.#wanted.get(key);
+        this.#wanted.delete(key);
+        toAdd.delete(key);
+        if (old !== undefined) toDel.set(key, old);
+      }
+    }
+    await forEachLimit([...toDel.values()], (r) => this.#delete(r));
+    if (toAdd.size === 0) return;
+    const table = await this.#table();
+    await forEachLimit([...toAdd.values()], (r) => this.#ensure(r, table, false));
+  }
+
+  async #table(): Promise<Map<string, Route4[]>> {
+    const byDst = new Map<string, Route4[]>();
+    for (const r of await this.#nl.routes4(MAIN_TABLE)) {
+      const k = dstKey(r);
+      const list = byDst.get(k);
+      if (list === undefined) byDst.set(k, [r]);
+      else list.push(r);
+    }
+    return byDst;
+  }
+
+  async #ensure(r: Route4, table: Map<string, Route4[]>, recovering: boolean): Promise<void> {
+    const present = table.get(dstKey(r)) ?? [];
+    if (present.some((p) => sameRoute(p, r))) return;
+    try {
+      for (const p of present) {
+        log.info("Replacing existing route", {
+          dst: dstKey(p),
+          oldGateway: p.gateway !== undefined ? formatIP4(p.gateway) : undefined,
+          gateway: r.gateway !== undefined ? formatIP4(r.gateway) : undefined,
+        });
+        await this.#nl.delRoute4(p).catch((err: unknown) => {
+          if (!(err instanceof NetlinkError && err.code === "ESRCH")) throw err;
+        });
+      }
+      await this.#nl.addRoute4(r);
+      if (recovering) log.info("Route recovered", { dst: dstKey(r) });
+    } catch (err) {
+      if (err instanceof NetlinkError && err.code === "EEXIST") return;
+      log.error(
+        `Error adding route to ${dstKey(r)} (retrying within ${this.#period() / 1000}s): ${describeError(err)}`,
+      );
+    }
+  }
+
+  async #delete(r: Route4): Promise<void> {
+    try {
+      await this.#nl.delRoute4(r);
+    } catch (err) {
+      if (err instanceof NetlinkError && err.code === "ESRCH") return;
+      log.error(`Error deleting route to ${dstKey(r)}: ${describeError(err)}`);
+    }
+  }
+
+  #period(): number {
+    return this.#opts.checkPeriodMs ?? 10_000;
+  }
+
+  /** Re-adds wanted routes missing from the main table. */
+  check(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#wanted.size === 0) return;
+      const table = await this.#table();
+      await forEachLimit([...this.#wanted.values()], (r) => this.#ensure(r, table, true));
+    });
+  }
+
+  /** Consumes lease batches and runs the periodic check until `signal` aborts. */
+  async run(source: AsyncIterable<LeaseChange[]>, signal: AbortSignal): Promise<void> {
+    const checker = (async () => {
+      while (!signal.aborted) {
+        await sleep(this.#period(), undefined, { signal }).catch(() => {});
+        if (signal.aborted) break;
+        await this.check().catch((err: unknown) => {
+          log.error(`Route check failed: ${describeError(err)}`);
+        });
+      }
+    })();
+    try {
+      for await (const batch of source) {
+        await this.handle(batch).catch((err: unknown) => {
+          log.error(`Cannot apply lease changes (the route check retries): ${describeError(err)}`);
+        });
+      }
+    } finally {
+      await checker;
+    }
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The daemon: wiring and lifecycle under one AbortSignal, in upstream's
+ * observable start-up order (spec §7.2):
+ *
+ *   options logged → registry → health server → network config (retried
+ *   every second, each distinct problem logged once) → external interface →
+ *   backend + lease → blackhole route loop → subnet.env → backend run (lease
+ *   watch) → sd_notify READY=1 → lease renewal until the signal aborts.
+ *
+ * run() resolves with the process exit status after everything it started
+ * has stopped: 0 after SIGTERM/SIGINT, 1 on a fatal condition.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { lookupBackend } from "./backend/registry.js";
+import { keepBlackholeRoute } from "./backend/blackhole_route.js";
+import type { Network } from "./backend/backend.js";
+import { parseNetworkConfig, type NetworkConfig } from "./config/network_config.js";
+import { readDotenvFile, writeSubnetEnv } from "./config/subnet_env.js";
+import { describeError, FatalError } from "./errors.js";
+import { describeInterface, findExternalInterface } from "./iface/ext_iface.js";
+import { formatIP4, formatIP4Net, networkOf, parseIP4Net, type IP4Net } from "./ip/ip4.js";
+import { logger, redactUrl } from "./log.js";
+import { LinuxNetlink, type Netlink } from "./netlink/netlink.js";
+import { FLAGS } from "./cli/flags.js";
+import type { Options } from "./cli/options.js";
+import { startHealthServer, type HealthServer } from "./ops/health.js";
+import { sdNotify } from "./ops/sd_notify.js";
+import { EtcdRegistry } from "./subnet/etcd_registry.js";
+import { LeaseManager } from "./subnet/lease_manager.js";
+import type { Registry } from "./subnet/registry.js";
+
+const log = logger("daemon");
+
+/** The options as one log line, secrets replaced. */
+export function describeOptions(o: Options): string {
+  const shown: Record<string, unknown> = {
+    ...o,
+    etcdEndpoints: o.etcdEndpoints.map(redactUrl),
+    etcdPassword: o.etcdPassword === "" ? "" : "<redacted>",
+    explicit: undefined,
+  };
+  const parts = Object.entries(shown)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}:${Array.isArray(v) ? `[${v.join(" ")}]` : String(v)}`);
+  return `CLI flags config: {${parts.join(" ")}}`;
+}
+
+/**
+ * Refuses flags whose feature is not implemented yet (fail at once, never
+ * ignore silently) and warns about flags that have no effect here.
+ */
+export function checkSupport(o: Options): void {
+  for (const f of FLAGS) {
+    const explicit = o.explicit.has(f.name);
+    if (f.support === "later" && explicit) {
+      const wantsFeature =
+        f.kind === "bool" ? valueOf(o, f.name) === true : valueOf(o, f.name) !== f.default;
+      if (wantsFeature)
+        throw new FatalError(`Unsupported flag -${f.name}: ${f.why ?? "not implemented yet"}`);
+    }
+    if (f.support === "later" && !explicit && f.default === true) {
+      log.warn(`-${f.name} defaults to true but ${f.why ?? "is not implemented yet"}`);
+    }
+    if (f.support === "kube" && explicit) {
+      log.warn(
+        `-${f.name} has no effect without --kube-subnet-mgr (which this version does not implement)`,
+      );
+    }
+    if (f.support === "noop" && explicit) log.warn(`-${f.name} has no effect: ${f.why ?? ""}`);
+  }
+}
+
+function valueOf(o: Options, flag: string): unknown {
+  const key = flag.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
+  return (o as unknown as Record<string, unknown>)[key === "v" ? "verbosity" : key];
+}
+
+/** Reads FLANNEL_SUBNET of the previous subnet.env (network form). */
+async function previousSubnet(path: string): Promise<IP4Net | undefined> {
+  try {
+    const env = await readDotenvFile(path);
+    const text = env.get("FLANNEL_SUBNET");
+    if (text === undefined || text === "") return undefined;
+    if (text.includes(",")) {
+      log.warn("Ignoring FLANNEL_SUBNET with more than one entry in the subnet file", {
+        path,
+        value: text,
+      });
+      return undefined;
+    }
+    return networkOf(parseIP4Net(text));
+  } catch (err) {
+    log.warn(`Cannot use the previous subnet file: ${describeError(err)}`, { path });
+    return undefined;
+  }
+}
+
+/** Fetches and checks the network config, retrying every second; logs each distinct problem once. */
+async function waitForConfig(reg: Registry, signal: AbortSignal): Promise<NetworkConfig> {
+  let last = "";
+  for (;;) {
+    try {
+      const config = parseNetworkConfig(await reg.getNetworkConfig(signal));
+      if (config.enableIPv6) {
+        throw new Error("EnableIPv6 is not supported by this version yet (IPv4 only)");
+      }
+      return config;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const msg = `Couldn't fetch network config: ${describeError(err)}`;
+      if (msg !== last) log.error(msg + " (retrying every second)");
+      last = msg;
+      await sleep(1000, undefined, { signal });
+    }
+  }
+}
+
+/** Runs until `signal` aborts; returns the exit status. */
+export async function runDaemon(o: Options, signal: AbortSignal): Promise<number> {
+  log.info(describeOptions(o));
+  const tasks: Promise<unknown>[] = [];
+  const inner = new AbortController();
+  const stop = AbortSignal.any([signal, inner.signal]);
+  let registry: Registry | undefined;
+  let netlink: Netlink | undefined;
+  let health: HealthServer | undefined;
+  let status = 0;
+  try {
+    checkSupport(o);
+    registry = await EtcdRegistry.open({
+      endpoints: [...o.etcdEndpoints],
+      prefix: o.etcdPrefix,
+      ...(o.etcdCafile !== "" ? { caFile: o.etcdCafile } : {}),
+      ...(o.etcdCertfile !== "" ? { certFile: o.etcdCertfile } : {}),
+      ...(o.etcdKeyfile !== "" ? { keyFile: o.etcdKeyfile } : {}),
+      ...(o.etcdUsername !== "" ? { username: o.etcdUsername } : {}),
+      ...(o.etcdPassword !== "" ? { password: o.etcdPassword } : {}),
+    });
+    log.info("Installing signal handlers");
+    if (o.healthzPort > 0) {
+      health = await startHealthServer(o.healthzIP, o.healthzPort);
+      log.info("Health server listening", { address: `${o.healthzIP}:${o.healthzPort}` });
+    }
+    const config = await waitForConfig(registry, stop);
+    log.info(`Found network config - Backend type: ${config.backendType}`);
+    if (config.backendDefaulted) {
+      log.warn(
+        'The network config has no "Backend"; using the udp backend as upstream flannel does',
+      );
+    }
+    const factory = lookupBackend(config.backendType);
+    if (factory instanceof Error) throw new FatalError(factory.message);
+
+    netlink = new LinuxNetlink();
+    const ext = await findExternalInterface(netlink, o).catch((err: unknown) => {
+      throw new FatalError(describeError(err), { cause: err });
+    });
+    log.info(
+      `Using interface with name ${ext.link.name} and address ${formatIP4(ext.ifaceAddr)}`,
+      describeInterface(ext),
+    );
+    log.info(
+      o.publicIP !== ""
+        ? `Using ${o.publicIP} as external address`
+        : `Defaulting external address to interface address (${formatIP4(ext.ifaceAddr)})`,
+    );
+
+    const leases = new LeaseManager(registry, { renewMarginMs: o.subnetLeaseRenewMargin * 60_000 });
+    const prev = await previousSubnet(o.subnetFile);
+    const backend = factory({
+      ext,
+      netlink,
+      registry,
+      leases,
+      ...(prev !== undefined ? { previousSubnet: prev } : {}),
+    });
+    let network: Network | undefined;
+    for (let delay = 1000; network === undefined; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        network = await backend.registerNetwork(config, stop);
+      } catch (err) {
+        if (err instanceof FatalError || stop.aborted) throw err;
+        log.error(
+          `Error registering network (retrying in ${delay / 1000}s): ${describeError(err)}`,
+        );
+        await sleep(delay, undefined, { signal: stop });
+      }
+    }
+    const lease = network.lease;
+    if (o.ipBlackholeRoute) {
+      tasks.push(keepBlackholeRoute(netlink, lease.subnet, o.iptablesResync * 1000, stop));
+    }
+    try {
+      await writeSubnetEnv(o.subnetFile, {
+        ...(config.network !== undefined ? { network: config.network } : {}),
+        subnet: lease.subnet,
+        mtu: network.mtu,
+        ipMasq: o.ipMasq,
+      });
+      log.info(`Wrote subnet file to ${o.subnetFile}`, {
+        subnet: formatIP4Net(lease.subnet),
+        mtu: network.mtu,
+      });
+      health?.setReady();
+    } catch (err) {
+      log.error(`Failed to write subnet file: ${describeError(err)}`, { path: o.subnetFile });
+    }
+    log.info("Running backend.");
+    const net = network;
+    tasks.push(
+      net.run(stop).catch((err: unknown) => {
+        log.error(`Backend stopped: ${describeError(err)}`);
+        status = 1;
+        inner.abort();
+      }),
+    );
+    try {
+      if (sdNotify("READY=1")) log.v(1, "Notified systemd: READY=1");
+    } catch (err) {
+      log.error(describeError(err));
+    }
+    await leases.keep(lease, stop).catch((err: unknown) => {
+      log.error(describeError(err));
+      status = 1;
+      inner.abort();
+    });
+    if (!stop.aborted) await new Promise((r) => stop.addEventListener("abort", r, { once: true }));
+  } catch (err) {
+    if (!stop.aborted || err instanceof FatalError) {
+      log.fatal(describeError(err));
+      status = 1;
+    }
+  } finally {
+    inner.abort();
+    log.info("Waiting for all goroutines to exit");
+    await Promise.allSettled(tasks);
+    await health?.close();
+    await registry?.close().catch(() => {});
+    netlink?.close();
+    if (status === 0) log.info("Exiting cleanly...");
+  }
+  return status;
+}

@@ -1,0 +1,316 @@
+/**
+ * Acquiring, renewing and keeping our own lease (spec §3.3–3.5).
+ *
+ * Acquisition tries, in upstream's order: the lease already held by our
+ * PublicIP, the subnet recorded in subnet.env, then a random free subnet.
+ * Every new key is created in one etcd transaction ("must not exist"), so
+ * two nodes never hold one subnet; a lost race is retried (up to 10 times,
+ * where upstream v3 gives up at the first conflict).
+ *
+ * Keeping: the lease is renewed `renewMargin` before it expires (a fresh
+ * 24 h TTL). If our key disappears (expired while etcd was away, deleted by
+ * an admin) it is re-created with the same subnet when that subnet is still
+ * free; upstream instead exits. Only if someone else took the subnet does
+ * keeping fail, so that the supervisor restarts the daemon.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { NetworkConfig } from "../config/network_config.js";
+import { describeError, FatalError, isAbortError } from "../errors.js";
+import { equal4, formatIP4, formatIP4Net, overlaps4, type IP4Net } from "../ip/ip4.js";
+import type { SubnetKey } from "../ip/subnet_key.js";
+import { logger } from "../log.js";
+import type { Lease, LeaseAttrs } from "./lease.js";
+import { LeaseGoneError, SubnetTakenError, type Registry } from "./registry.js";
+import { freeCandidates, isCompatible, pickRandom } from "./subnet_alloc.js";
+
+const log = logger("lease_manager");
+
+/** flannel's fixed lease TTL: 24 h. */
+export const LEASE_TTL_SECONDS = 24 * 60 * 60;
+/** Upstream v2 retried a lost create race this many times. */
+const MAX_ATTEMPTS = 10;
+/** Retry period after a failed renewal, as upstream. */
+const RENEW_RETRY_MS = 60_000;
+
+export interface LeaseManagerOptions {
+  /** Renew this long before expiry (flag minutes × 60 000). */
+  readonly renewMarginMs: number;
+  /** TTL of new leases; LEASE_TTL_SECONDS unless a test shortens it. */
+  readonly ttlSeconds?: number;
+  /** Random index in [0, n); injectable for tests. */
+  readonly rand?: (n: number) => number;
+}
+
+function keyOf(lease: { subnet: IP4Net }): SubnetKey {
+  return { ip4: lease.subnet };
+}
+
+export class LeaseManager {
+  readonly #reg: Registry;
+  readonly #ttl: number;
+  readonly #margin: number;
+  readonly #rand: ((n: number) => number) | undefined;
+
+  constructor(registry: Registry, opts: LeaseManagerOptions) {
+    this.#reg = registry;
+    this.#ttl = opts.ttlSeconds ?? LEASE_TTL_SECONDS;
+    this.#margin = opts.renewMarginMs;
+    this.#rand = opts.rand;
+  }
+
+  /**
+   * Acquires a lease for `attrs`. `previous` is FLANNEL_SUBNET from the old
+   * subnet.env (host bits masked), if any. Rejects FatalError when the
+   * range is exhausted or the retries are used up; other errors (etcd
+   * unavailable) propagate for the caller to retry.
+   */
+  async acquire(
+    config: NetworkConfig,
+    attrs: LeaseAttrs,
+    previous: IP4Net | undefined,
+    signal: AbortSignal,
+  ): Promise<Lease> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const lease = await this.#tryAcquire(config, attrs, previous, signal);
+      if (lease !== undefined) return lease;
+      log.v(1, "Lost a race for a subnet, retrying", { attempt });
+    }
+    throw new FatalError("Failed to acquire lease: max retries reached trying to acquire a subnet");
+  }
+
+  async #tryAcquire(
+    config: NetworkConfig,
+    attrs: LeaseAttrs,
+    previous: IP4Net | undefined,
+    signal: AbortSignal,
+  ): Promise<Lease | undefined> {
+    const snap = await this.#reg.getLeases(signal);
+    const ours = formatIP4(attrs.publicIP);
+
+    const mine = snap.leases.find((l) => l.attrs.publicIP === attrs.publicIP);
+    if (mine !== undefined) {
+      if (isCompatible(config, mine.subnet) && mine.ipv6Subnet === undefined) {
+        const reservation = mine.expiration === null;
+        try {
+          const lease = await this.#reg.updateLease(
+            keyOf(mine),
+            attrs,
+            reservation ? 0 : this.#ttl,
+            signal,
+            {
+              mustExist: true,
+            },
+          );
+          log.info(
+            `Found lease (ip: ${formatIP4Net(mine.subnet)}) for current IP (${ours}), reusing`,
+            {
+              reservation,
+            },
+          );
+          return lease;
+        } catch (err) {
+          if (err instanceof LeaseGoneError) return undefined;
+          throw err;
+        }
+      }
+      log.info("Deleting our old lease: its subnet does not fit the current network config", {
+        subnet: formatIP4Net(mine.subnet),
+      });
+      await this.#reg.deleteLease(keyOf(mine), signal);
+      return undefined;
+    }
+
+    const taken = snap.leases.map((l) => l.subnet);
+    if (
+      previous !== undefined &&
+      isCompatible(config, previous) &&
+      !taken.some((t) => overlaps4(t, previous))
+    ) {
+      const lease = await this.#create(previous, attrs, signal);
+      if (lease !== undefined) {
+        log.info(`Found previously leased subnet (${formatIP4Net(previous)}), reusing`);
+        return lease;
+      }
+      return undefined;
+    }
+    if (previous !== undefined) {
+      log.v(1, "Not reusing the subnet from the subnet file", { subnet: formatIP4Net(previous) });
+    }
+
+    const cands = freeCandidates(config, taken);
+    log.info(
+      `Picking subnet in range ${formatIP4(config.subnetMin)} ... ${formatIP4(config.subnetMax)}`,
+    );
+    const pick = pickRandom(cands, this.#rand);
+    if (pick === undefined) throw new FatalError("Failed to acquire lease: out of subnets");
+    const lease = await this.#create(pick, attrs, signal);
+    if (lease !== undefined) {
+      log.info(`Allocated lease (ip: ${formatIP4Net(pick)}) to current node (${ours})`);
+    }
+    return lease;
+  }
+
+  async #create(
+    subnet: IP4Net,
+    attrs: LeaseAttrs,
+    signal: AbortSignal,
+  ): Promise<Lease | undefined> {
+    try {
+      return await this.#reg.createLease({ ip4: subnet }, attrs, this.#ttl, signal);
+    } catch (err) {
+      if (err instanceof SubnetTakenError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Milliseconds to wait before renewing a lease that expires at `expiration`. */
+  renewDelay(expiration: Date, now = Date.now()): number {
+    const left = expiration.getTime() - now;
+    // With test TTLs shorter than the margin, renew at half-life instead of spinning.
+    return Math.max(left - this.#margin, left / 2, 0);
+  }
+
+  /**
+   * Keeps `lease` alive until `signal` aborts: renews it ahead of expiry,
+   * follows its key, and re-creates it if it disappears. `onChange` is
+   * called with each new version of the lease. Resolves on abort; rejects
+   * FatalError if the subnet was taken by another node.
+   */
+  async keep(lease: Lease, signal: AbortSignal, onChange?: (lease: Lease) => void): Promise<void> {
+    try {
+      await this.#keep(lease, signal, onChange);
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    }
+  }
+
+  async #keep(lease: Lease, signal: AbortSignal, onChange?: (lease: Lease) => void): Promise<void> {
+    let current = lease;
+    while (!signal.aborted) {
+      const gone = new AbortController();
+      const watch = this.#followKey(current, signal, () => gone.abort());
+      try {
+        current = await this.#renewUntilGone(current, signal, gone.signal, onChange);
+      } finally {
+        gone.abort();
+        await watch;
+      }
+      if (signal.aborted) return;
+      current = await this.#recreate(current, signal);
+      onChange?.(current);
+    }
+  }
+
+  /** Renews ahead of expiry until the key disappears (resolves) or `signal` aborts. */
+  async #renewUntilGone(
+    lease: Lease,
+    signal: AbortSignal,
+    gone: AbortSignal,
+    onChange?: (lease: Lease) => void,
+  ): Promise<Lease> {
+    const either = AbortSignal.any([signal, gone]);
+    let current = lease;
+    for (;;) {
+      if (current.expiration === null) {
+        // A reservation never expires; only its disappearance matters.
+        await waitFor(either);
+      } else {
+        const delay = this.renewDelay(current.expiration);
+        log.info(`Waiting for ${formatDuration(delay)} to renew lease`);
+        await sleep(delay, undefined, { signal: either }).catch(() => {});
+      }
+      if (either.aborted) return current;
+      const next = await this.#renew(current, signal);
+      if (next === undefined) return current;
+      current = next;
+      onChange?.(current);
+    }
+  }
+
+  /** Renews once, retrying every minute; undefined if the key is gone. */
+  async #renew(lease: Lease, signal: AbortSignal): Promise<Lease | undefined> {
+    for (;;) {
+      try {
+        const next = await this.#reg.updateLease(keyOf(lease), lease.attrs, this.#ttl, signal, {
+          mustExist: true,
+        });
+        log.info(`Lease renewed, new expiration: ${next.expiration?.toISOString() ?? "never"}`);
+        return next;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        if (err instanceof LeaseGoneError) return undefined;
+        log.error(`Error renewing lease (trying again in 1 min): ${describeError(err)}`);
+        await sleep(RENEW_RETRY_MS, undefined, { signal });
+      }
+    }
+  }
+
+  async #recreate(lease: Lease, signal: AbortSignal): Promise<Lease> {
+    log.warn("Lease has been revoked; re-creating it with the same subnet", {
+      subnet: formatIP4Net(lease.subnet),
+    });
+    for (let backoff = 1000; ; backoff = Math.min(backoff * 2, 30_000)) {
+      try {
+        const next = await this.#reg.createLease(keyOf(lease), lease.attrs, this.#ttl, signal);
+        log.info("Lease re-created", { subnet: formatIP4Net(lease.subnet) });
+        return next;
+      } catch (err) {
+        if (signal.aborted || isAbortError(err)) throw err;
+        if (err instanceof SubnetTakenError) {
+          const holder = (await this.#reg.getLeases(signal)).leases.find((l) =>
+            equal4(l.subnet, lease.subnet),
+          );
+          if (holder !== undefined && holder.attrs.publicIP === lease.attrs.publicIP) return holder;
+          throw new FatalError(
+            `Lease has been revoked and subnet ${formatIP4Net(lease.subnet)} now belongs to ${
+              holder !== undefined ? formatIP4(holder.attrs.publicIP) : "another node"
+            }; restart to acquire a new subnet`,
+          );
+        }
+        log.error(
+          `Cannot re-create lease (trying again in ${backoff / 1000}s): ${describeError(err)}`,
+        );
+        await sleep(backoff, undefined, { signal });
+      }
+    }
+  }
+
+  /** Watches our key; calls `onGone` once when it is deleted or expires. */
+  async #followKey(lease: Lease, signal: AbortSignal, onGone: () => void): Promise<void> {
+    const stop = new AbortController();
+    const both = AbortSignal.any([signal, stop.signal]);
+    try {
+      const from = (lease.revision ?? 0n) + 1n;
+      for await (const batch of this.#reg.watchLease(keyOf(lease), from, both)) {
+        const removed =
+          batch.kind === "events"
+            ? batch.events.some((e) => e.type === "removed")
+            : !batch.snapshot.leases.some((l) => equal4(l.subnet, lease.subnet));
+        if (removed) {
+          onGone();
+          return;
+        }
+      }
+    } catch (err) {
+      if (!both.aborted) log.error(`Watch of our own lease failed: ${describeError(err)}`);
+    } finally {
+      stop.abort();
+    }
+  }
+}
+
+function waitFor(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true }),
+  );
+}
+
+/** Go-like duration text: 23h0m0s, 4.5s. */
+export function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 3 : 1).replace(/\.?0+$/, "")}s`;
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return `${h > 0 ? `${h}h` : ""}${m}m${s % 60}s`;
+}
