@@ -1,0 +1,186 @@
+/**
+ * dist/flanneld on its own: copied alone into an empty directory and run
+ * from there with no node_modules and no NODE_PATH, it must report its
+ * version, pass self-check (WASM core, both native addons, etcd3 protos)
+ * and reach a real etcd started on loopback for this test.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+/** dist/js/test/integration/ → dist/flanneld */
+const EXECUTABLE = fileURLToPath(new URL("../../../flanneld", import.meta.url));
+const RUN_TIMEOUT_MS = 30_000;
+const ETCD_READY_TIMEOUT_MS = 20_000;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let workDir = "";
+let etcd: ChildProcess | undefined;
+let etcdLog = "";
+let etcdUrl = "";
+
+/** The caller's environment minus anything that could help the executable find Node code. */
+function isolatedEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  for (const name of ["NODE_PATH", "NODE_OPTIONS", "NODE_TEST_CONTEXT"]) delete env[name];
+  return env;
+}
+
+function runExe(args: string[], env: NodeJS.ProcessEnv = isolatedEnv()): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(workDir, "flanneld"), args, {
+      cwd: workDir,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: RUN_TIMEOUT_MS,
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address !== null
+          ? resolve(address.port)
+          : reject(new Error("Cannot pick a free port: no address")),
+      );
+    });
+  });
+}
+
+async function startEtcd(dataDir: string): Promise<void> {
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  etcdUrl = `http://127.0.0.1:${clientPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  etcd = spawn(
+    "etcd",
+    [
+      "--name=flanneld-ts-test",
+      `--data-dir=${dataDir}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=flanneld-ts-test=${peerUrl}`,
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  etcd.stderr?.on("data", (d: Buffer) => (etcdLog = (etcdLog + d.toString()).slice(-4000)));
+  const exited = new Promise<never>((_, reject) => {
+    etcd?.once("error", (err) => reject(new Error(`Cannot start etcd: ${err.message}`)));
+    etcd?.once("exit", (code) => reject(new Error(`etcd exited with ${code}:\n${etcdLog}`)));
+  });
+  const deadline = Date.now() + ETCD_READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const ready = await Promise.race([
+      fetch(`${etcdUrl}/health`).then(
+        (res) => res.ok,
+        () => false,
+      ),
+      exited,
+    ]);
+    if (ready) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`etcd not healthy after ${ETCD_READY_TIMEOUT_MS} ms:\n${etcdLog}`);
+}
+
+async function stopEtcd(): Promise<void> {
+  const child = etcd;
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await gone;
+  clearTimeout(timer);
+}
+
+describe("dist/flanneld alone in an empty directory", () => {
+  before(async () => {
+    assert.ok(existsSync(EXECUTABLE), `${EXECUTABLE} is missing: run npm run build first`);
+    workDir = mkdtempSync(join(tmpdir(), "flanneld-sea-"));
+    copyFileSync(EXECUTABLE, join(workDir, "flanneld")); // keeps the mode bits
+    await startEtcd(join(workDir, "etcd-data"));
+  });
+
+  after(async () => {
+    await stopEtcd();
+    if (workDir !== "") rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it("--version exits 0 and prints a version", async () => {
+    const r = await runExe(["--version"]);
+    assert.equal(r.code, 0, r.stderr);
+    // flannel prints the version on stderr; accept either stream.
+    assert.match(r.stdout + r.stderr, /^v\d+\.\d+\.\d+\b/);
+  });
+
+  it("self-check passes every check", async () => {
+    const r = await runExe(["self-check"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const lines = r.stdout.trimEnd().split("\n");
+    for (const line of lines) assert.match(line, /^ok /);
+    const names = lines.map((line) => line.split(" ")[1]);
+    assert.deepEqual(names, ["wasm", "koffi", "netlink", "etcd3"]);
+  });
+
+  it("self-check --etcd-endpoints reaches a real etcd", async () => {
+    const r = await runExe(["self-check", `--etcd-endpoints=${etcdUrl}`]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^ok etcd get /m);
+    assert.doesNotMatch(r.stdout, /^FAIL/m);
+  });
+
+  it("self-check fails with one line when etcd is unreachable", async () => {
+    const port = await freePort();
+    const r = await runExe(["self-check", `--etcd-endpoints=http://127.0.0.1:${port}`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^FAIL etcd \S/m);
+    assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /, "no stack trace");
+  });
+
+  it("extracts native addons into a private $RUNTIME_DIRECTORY/native", async () => {
+    const runtimeDir = join(workDir, "runtime");
+    const r1 = await runExe(["self-check"], isolatedEnv({ RUNTIME_DIRECTORY: runtimeDir }));
+    assert.equal(r1.code, 0, "a missing runtime directory falls back to the next location");
+    assert.ok(!existsSync(runtimeDir), "and is not created");
+
+    mkdirSync(runtimeDir, { mode: 0o755 });
+    const r2 = await runExe(["self-check"], isolatedEnv({ RUNTIME_DIRECTORY: runtimeDir }));
+    assert.equal(r2.code, 0, r2.stdout + r2.stderr);
+    const nativeDir = join(runtimeDir, "native");
+    assert.equal(statSync(nativeDir).mode & 0o777, 0o700);
+    const files = readdirSync(nativeDir).sort();
+    assert.equal(files.length, 2, files.join(", "));
+    for (const f of files) assert.match(f, /^(koffi|netlink)-[0-9a-f]{32}\.node$/);
+  });
+});
