@@ -68,7 +68,11 @@ async function checkNetlink(): Promise<string> {
   }
 }
 
-function etcdChecks(endpoints: string | undefined): Array<[string, Check]> {
+/** The etcd checks plus a cleanup that closes the client they share. */
+function etcdChecks(endpoints: string | undefined): {
+  checks: Array<[string, Check]>;
+  close: () => void;
+} {
   const hosts = (endpoints ?? "http://127.0.0.1:2379").split(",");
   let client: import("etcd3").Etcd3 | undefined;
   const construct: Check = async () => {
@@ -79,8 +83,8 @@ function etcdChecks(endpoints: string | undefined): Array<[string, Check]> {
     return "client constructed (protos loaded)";
   };
   const get: Check = async () => {
-    if (client === undefined) throw new Error("no client: the etcd3 check failed");
     const etcd = client;
+    if (etcd === undefined) throw new Error("Cannot reach etcd: the etcd3 check failed");
     const where = hosts.map(redactUrl).join(",");
     const value = await attempt(`get ${ETCD_PROBE_KEY} from ${where}`, () =>
       etcd
@@ -90,18 +94,14 @@ function etcdChecks(endpoints: string | undefined): Array<[string, Check]> {
     );
     return `get ${ETCD_PROBE_KEY} ${value === null ? "(absent)" : `${value.length} chars`}`;
   };
-  const close: Check = async () => {
-    client?.close();
-    return "";
-  };
   const checks: Array<[string, Check]> = [["etcd3", construct]];
   if (endpoints !== undefined) checks.push(["etcd", get]);
-  checks.push(["", close]);
-  return checks;
+  return { checks, close: () => client?.close() };
 }
 
 /** Parses `--etcd-endpoints=<urls>` / `--etcd-endpoints <urls>`; throws RangeError on anything else. */
 function parseArgs(argv: readonly string[]): { etcdEndpoints?: string } {
+  const args: { etcdEndpoints?: string } = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     const m = /^--?etcd-endpoints(?:=(.*))?$/.exec(arg);
@@ -111,9 +111,9 @@ function parseArgs(argv: readonly string[]): { etcdEndpoints?: string } {
         `Invalid self-check argument "${arg}": expected --etcd-endpoints=<urls>`,
       );
     }
-    return { etcdEndpoints: value };
+    args.etcdEndpoints = value;
   }
-  return {};
+  return args;
 }
 
 /**
@@ -130,26 +130,33 @@ export async function runSelfCheck(
     process.stderr.write(`flanneld self-check: ${describeError(err)}\n`);
     return 2;
   }
+  const etcd = etcdChecks(args.etcdEndpoints);
   const checks: Array<[string, Check]> = [
     ["wasm", checkWasm],
     ["koffi", checkKoffi],
     ["netlink", checkNetlink],
-    ...etcdChecks(args.etcdEndpoints),
+    ...etcd.checks,
   ];
   let failed = 0;
-  for (const [name, check] of checks) {
-    try {
-      const detail = await check();
-      if (name !== "") process.stdout.write(`ok ${name} ${detail}\n`);
-    } catch (err) {
-      failed++;
-      // Library errors may echo an endpoint back with its user:password@.
-      const reason = describeError(err)
-        .replace(/[^\s/@]+:[^\s/@]*@/g, "<redacted>@")
-        .replace(/\s+/g, " ")
-        .trim();
-      process.stdout.write(`FAIL ${name || "cleanup"} ${reason}\n`);
+  try {
+    for (const [name, check] of checks) {
+      try {
+        process.stdout.write(`ok ${name} ${await check()}\n`);
+      } catch (err) {
+        failed++;
+        process.stdout.write(`FAIL ${name} ${oneLine(err)}\n`);
+      }
     }
+  } finally {
+    etcd.close();
   }
   return failed === 0 ? 0 : 1;
+}
+
+/** The error chain on one line, with any user:password@ that a library echoed back removed. */
+function oneLine(err: unknown): string {
+  return describeError(err)
+    .replace(/[^\s/@]+:[^\s/@]*@/g, "<redacted>@")
+    .replace(/\s+/g, " ")
+    .trim();
 }
