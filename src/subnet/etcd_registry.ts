@@ -390,9 +390,7 @@ export class EtcdRegistry implements Registry {
   async #grant(ttlSeconds: number): Promise<{ id: string; expiresAt: number } | null> {
     if (ttlSeconds === 0) return null;
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) {
-      throw new RangeError(
-        `Invalid lease TTL ${ttlSeconds}: expected a whole number of seconds ≥ 0`,
-      );
+      throw new RangeError(`Invalid lease TTL ${ttlSeconds}: expected whole seconds ≥ 0`);
     }
     const asked = Date.now();
     const res = await this.#client.leaseClient.leaseGrant({ TTL: ttlSeconds });
@@ -507,6 +505,9 @@ export class EtcdRegistry implements Registry {
       }
       const cancel = (): void => cancelStream(stream);
       sig.addEventListener("abort", cancel, { once: true });
+      if (sig.aborted) cancel();
+      let failed = false;
+      let failure: unknown;
       try {
         stream.write({
           create_request: {
@@ -530,7 +531,8 @@ export class EtcdRegistry implements Registry {
           lastCancelReason = "";
           delay = BACKOFF_MIN_MS;
           if (res.events.length === 0) {
-            // Progress notifications go only to caught-up watchers; a create response proves nothing.
+            // etcd sends progress notifications only to caught-up watchers, so their revision
+            // is safe to resume from; a create response's revision proves nothing.
             const rev = BigInt(res.header.revision) + 1n;
             if (!res.created && rev > next) next = rev;
             continue;
@@ -540,27 +542,32 @@ export class EtcdRegistry implements Registry {
           next = last + 1n;
           yield { kind: "events", events, revision: last };
         }
-        if (!needSnapshot && !sig.aborted) throw new Error("etcd ended the watch stream");
+        if (!needSnapshot) throw new Error("etcd ended the watch stream");
       } catch (err) {
-        if (sig.aborted) return;
-        if (err instanceof WatchCanceledError) {
-          // Not an outage (etcd answered): warn once per reason, and refresh an
-          // auth token etcd may have forgotten (it reports that as "permission denied").
-          if (err.message !== lastCancelReason)
-            log.warn("etcd refused the watch", { reason: err.message });
-          lastCancelReason = err.message;
-          await this.#client.kv
-            .range({ key: this.#configKey, count_only: true })
-            .catch(() => undefined);
-        } else {
-          this.#health.failure(explain(err instanceof Error ? castGrpcError(err) : err));
-        }
-        if (!(await pause(delay, sig))) return;
-        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
+        failed = true;
+        failure = err;
       } finally {
         sig.removeEventListener("abort", cancel);
         cancelStream(stream);
       }
+      if (sig.aborted) return;
+      if (!failed) continue;
+      if (failure instanceof WatchCanceledError) {
+        // etcd answered, so this is no outage: warn once per reason. etcd also reports an
+        // auth token it has forgotten (after a restart) as "permission denied"; a unary call
+        // makes etcd3 fetch a new one.
+        if (failure.message !== lastCancelReason) {
+          log.warn("etcd refused the watch", { reason: failure.message });
+        }
+        lastCancelReason = failure.message;
+        await this.#client.kv
+          .range({ key: this.#configKey, count_only: true })
+          .catch(() => undefined);
+      } else {
+        this.#health.failure(explain(failure instanceof Error ? castGrpcError(failure) : failure));
+      }
+      if (!(await pause(delay, sig))) return;
+      delay = Math.min(delay * 2, BACKOFF_MAX_MS);
     }
   }
 }

@@ -119,7 +119,7 @@ export class MemoryRegistry implements Registry {
     this.#revision++;
   }
 
-  /** Writes any value under `subnets/<name>`, e.g. bad JSON; 0 TTL = no lease. Returns the revision. */
+  /** Writes any text (even bad JSON) to `subnets/<name>`, TTL 0 = no lease; returns its revision */
   putRaw(name: string, value: string, ttlSeconds = 0): bigint {
     const leaseId = ttlSeconds > 0 ? this.#grant(ttlSeconds) : 0;
     return this.#put(name, value, leaseId);
@@ -376,7 +376,7 @@ function toEvent(e: HistoryEvent): LeaseEvent {
 
 function checkTtl(ttlSeconds: number): void {
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) {
-    throw new RangeError(`Invalid lease TTL ${ttlSeconds}: expected a whole number of seconds ≥ 0`);
+    throw new RangeError(`Invalid lease TTL ${ttlSeconds}: expected whole seconds ≥ 0`);
   }
 }
 

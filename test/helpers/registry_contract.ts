@@ -57,7 +57,8 @@ export function key4(a: number, b: number): SubnetKey {
 
 /** vxlan attrs whose PublicIP is 192.168.<n / 256>.<n % 256>. */
 export function attrsFor(n: number): LeaseAttrs {
-  const mac = `02:00:00:00:${(n >> 8).toString(16).padStart(2, "0")}:${(n & 255).toString(16).padStart(2, "0")}`;
+  const hex = (b: number): string => b.toString(16).padStart(2, "0");
+  const mac = `02:00:00:00:${hex(n >> 8)}:${hex(n & 255)}`;
   return {
     publicIP: ((192 << 24) | (168 << 16) | n) >>> 0,
     publicIPv6: null,
