@@ -264,6 +264,7 @@ export class EtcdRegistry implements Registry {
     ttlSeconds: number,
     signal: AbortSignal,
   ): Promise<Lease> {
+    checkTtl(ttlSeconds);
     const k = this.#leaseKey(key);
     const value = Buffer.from(encodeLeaseAttrs(attrs));
     return this.#call(`Cannot create lease ${formatSubnetKey(key)}`, signal, async () => {
@@ -301,6 +302,7 @@ export class EtcdRegistry implements Registry {
     signal: AbortSignal,
     opts?: { readonly mustExist?: boolean },
   ): Promise<Lease> {
+    checkTtl(ttlSeconds);
     const k = this.#leaseKey(key);
     const value = Buffer.from(encodeLeaseAttrs(attrs));
     return this.#call(`Cannot update lease ${formatSubnetKey(key)}`, signal, async () => {
@@ -315,6 +317,7 @@ export class EtcdRegistry implements Registry {
             success: [{ request_put: put }],
           });
           if (!res.succeeded) {
+            await this.#revoke(grant?.id);
             throw new LeaseGoneError(
               `Cannot update lease ${formatSubnetKey(key)}: the key no longer exists`,
             );
@@ -327,7 +330,11 @@ export class EtcdRegistry implements Registry {
           revision = res.header.revision;
         }
       } catch (err) {
-        await this.#revoke(grant?.id);
+        // Unlike createLease, no revoke here: if the write did land (a lost reply), revoking
+        // would delete the caller's own key. An unused lease merely lingers until its TTL.
+        if (!(err instanceof LeaseGoneError) && grant !== null) {
+          log.v(2, "Leaving an etcd lease of a failed update to expire", { id: grant.id });
+        }
         throw err;
       }
       // The key now holds the new lease; the old one would only expire with nothing on it.
@@ -389,9 +396,6 @@ export class EtcdRegistry implements Registry {
   /** Grants a store lease, or returns null for a reservation (ttl 0). */
   async #grant(ttlSeconds: number): Promise<{ id: string; expiresAt: number } | null> {
     if (ttlSeconds === 0) return null;
-    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) {
-      throw new RangeError(`Invalid lease TTL ${ttlSeconds}: expected whole seconds ≥ 0`);
-    }
     const asked = Date.now();
     const res = await this.#client.leaseClient.leaseGrant({ TTL: ttlSeconds });
     const expiresAt = asked + Number(res.TTL) * 1000;
@@ -714,6 +718,12 @@ async function readTlsFile(flag: string, path: string): Promise<Buffer> {
     return await readFile(path);
   } catch (err) {
     throw new UsageError(`Cannot read ${flag} ${path}: ${describeError(err)}`, { cause: err });
+  }
+}
+
+function checkTtl(ttlSeconds: number): void {
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) {
+    throw new RangeError(`Invalid lease TTL ${ttlSeconds}: expected whole seconds ≥ 0`);
   }
 }
 

@@ -219,6 +219,18 @@ export function registryContract(target: ContractTarget): void {
       }),
     );
 
+    test(
+      "createLease() and updateLease() reject RangeError for a fractional or negative TTL",
+      opts,
+      () =>
+        withStore(async (_store, reg) => {
+          await assert.rejects(reg.createLease(key4(1, 5), attrsFor(1), 1.5, never), RangeError);
+          await assert.rejects(reg.createLease(key4(1, 5), attrsFor(1), -1, never), RangeError);
+          await assert.rejects(reg.updateLease(key4(1, 5), attrsFor(1), -1, never), RangeError);
+          assert.equal((await reg.getLeases(never)).leases.length, 0);
+        }),
+    );
+
     test("createLease() lets exactly one of two concurrent creates win, 20 rounds", opts, () =>
       withStore(async (store, reg) => {
         const leases = await store.leaseCount();
