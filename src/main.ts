@@ -13,6 +13,7 @@
  * error; 2 on a bad flag (upstream exits 0 there, which hides the mistake
  * from systemd's Restart=on-failure).
  */
+import { receivedSignal, shutdownSignal } from "./signals.js";
 import { basename } from "node:path";
 import { usageText } from "./cli/flags.js";
 import { parseOptions } from "./cli/options.js";
@@ -57,18 +58,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
 
-  const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals): void => {
-    // After the first signal the handlers are removed: a second one kills
-    // the process with the default action, as upstream.
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
-    log.info(`Received ${sig}, shutting down`);
-    controller.abort();
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
-  return runDaemon(o, controller.signal);
+  const onAbort = (): void => log.info(`Received ${receivedSignal() ?? "signal"}, shutting down`);
+  if (shutdownSignal.aborted) onAbort();
+  else shutdownSignal.addEventListener("abort", onAbort, { once: true });
+  return runDaemon(o, shutdownSignal);
 }
 
 main(process.argv.slice(2)).then(

@@ -15,6 +15,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseDotenv } from "../../src/config/subnet_env.js";
+import { makeCerts, type TestCerts } from "./certs.js";
 import { Lab, waitFor, type Proc } from "./netns.js";
 import { unitCommands } from "./systemd_unit.js";
 
@@ -43,6 +44,8 @@ export interface ClusterOptions {
   /** Network config JSON; null leaves it unset. */
   readonly config?: string | null;
   readonly tag?: string;
+  /** Serve etcd over TLS with client-certificate authentication. */
+  readonly etcdTls?: boolean;
 }
 
 /** `a.b.c.d/len` → the subnet's n-th address. */
@@ -57,12 +60,19 @@ export class Cluster {
   readonly lab: Lab;
   readonly phys: string;
   readonly nodes: ClusterNode[] = [];
-  readonly endpoint = "http://172.17.8.101:2379";
+  readonly endpoint: string;
+  readonly certs?: TestCerts;
   etcd?: Proc;
 
-  private constructor(lab: Lab, phys: string) {
+  private constructor(lab: Lab, phys: string, tls: boolean) {
     this.lab = lab;
     this.phys = phys;
+    this.endpoint = `${tls ? "https" : "http"}://172.17.8.101:2379`;
+    if (tls) {
+      const dir = join(lab.dir, "pki");
+      mkdirSync(dir);
+      this.certs = makeCerts(dir, ["172.17.8.101", "127.0.0.1"]);
+    }
   }
 
   /** Builds the underlay and starts etcd on node1; daemons are started separately. */
@@ -72,7 +82,7 @@ export class Cluster {
       const phys = lab.netns("phys");
       lab.ip(phys, "link", "add", "br0", "type", "bridge");
       lab.ip(phys, "link", "set", "br0", "up");
-      const c = new Cluster(lab, phys);
+      const c = new Cluster(lab, phys, opts.etcdTls === true);
       for (let i = 1; i <= (opts.nodes ?? 3); i++) c.#addNode(i);
       await c.#startEtcd();
       if (opts.config !== null) c.putConfig(opts.config ?? CLASSIC_CONFIG);
@@ -111,10 +121,21 @@ export class Cluster {
   async #startEtcd(): Promise<void> {
     const n1 = this.nodes[0]!;
     const data = join(this.lab.dir, "etcd");
+    const scheme = this.certs !== undefined ? "https" : "http";
+    const tls =
+      this.certs !== undefined
+        ? [
+            `--cert-file=${this.certs.serverCertFile}`,
+            `--key-file=${this.certs.serverKeyFile}`,
+            `--trusted-ca-file=${this.certs.caFile}`,
+            "--client-cert-auth",
+          ]
+        : [];
     this.etcd = this.lab.spawn(n1.ns, "etcd", [
       "--name=node1",
       `--data-dir=${data}`,
-      `--listen-client-urls=${this.endpoint},http://127.0.0.1:2379`,
+      ...tls,
+      `--listen-client-urls=${this.endpoint},${scheme}://127.0.0.1:2379`,
       `--advertise-client-urls=${this.endpoint}`,
       "--listen-peer-urls=http://127.0.0.1:2380",
       "--initial-advertise-peer-urls=http://127.0.0.1:2380",
@@ -134,10 +155,23 @@ export class Cluster {
     args: readonly string[],
     allowFail = false,
   ): { status: number; stdout: string; stderr: string } {
-    return this.lab.exec(this.nodes[0]!.ns, "etcdctl", [`--endpoints=${this.endpoint}`, ...args], {
-      allowFail,
-      env: { ...process.env, ETCDCTL_API: "3" },
-    });
+    const tls =
+      this.certs !== undefined
+        ? [
+            `--cacert=${this.certs.caFile}`,
+            `--cert=${this.certs.clientCertFile}`,
+            `--key=${this.certs.clientKeyFile}`,
+          ]
+        : [];
+    return this.lab.exec(
+      this.nodes[0]!.ns,
+      "etcdctl",
+      [`--endpoints=${this.endpoint}`, ...tls, ...args],
+      {
+        allowFail,
+        env: { ...process.env, ETCDCTL_API: "3" },
+      },
+    );
   }
 
   putConfig(json: string, prefix = CLASSIC_PREFIX): void {
@@ -212,6 +246,10 @@ export class Cluster {
       () => {
         if (node.daemon !== undefined && !node.daemon.running) {
           throw new Error(`${node.name}'s daemon exited: ${node.daemon.stderr.slice(-2000)}`);
+        }
+        // A file left by an earlier run does not count: wait for this daemon to write it.
+        if (node.daemon !== undefined && !node.daemon.stderr.includes("Wrote subnet file")) {
+          return undefined;
         }
         return this.subnetEnv(node);
       },
