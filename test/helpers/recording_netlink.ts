@@ -1,0 +1,246 @@
+/**
+ * A Netlink fake with an in-memory routing table and kernel-like rules, and
+ * a log of every call, for tests of code that changes routes.
+ *
+ * Route semantics follow the kernel's IPv4 FIB as `LinuxNetlink` drives it:
+ * - a route's key is (table, dst, metric); `addRoute4` (NLM_F_EXCL) rejects
+ *   NetlinkError "EEXIST" when a route with that key exists and "EINVAL"
+ *   when dst has host bits set;
+ * - `replaceRoute4` replaces the route with the same key, or adds one;
+ * - `delRoute4` deletes the first route with the same table, dst and type
+ *   whose metric, gateway and device match where the request gives them
+ *   (metric 0 / absent, gateway absent and device absent act as wildcards,
+ *   and a blackhole has no device), else rejects "ESRCH".
+ *
+ * Every call takes one macrotask turn before it acts, so concurrent callers
+ * interleave as they would against a real socket; each call is atomic.
+ * `failNext()` makes the next calls reject (optionally only some methods),
+ * like a kernel answering ENOBUFS or EPERM. After `close()` calls reject.
+ */
+import { setImmediate as turn } from "node:timers/promises";
+import { formatIP4, formatIP4Net, mask4 } from "../../src/ip/ip4.js";
+import {
+  MAIN_TABLE,
+  NetlinkError,
+  type AddrInfo,
+  type LinkInfo,
+  type Netlink,
+  type Route4,
+  type RouteLookup,
+} from "../../src/netlink/netlink.js";
+
+export type NetlinkMethod =
+  | "links"
+  | "linkByName"
+  | "addresses"
+  | "routes4"
+  | "routeGet4"
+  | "addRoute4"
+  | "replaceRoute4"
+  | "delRoute4";
+
+/** One call as the fake saw it; `error` is the errno name it rejected with. */
+export interface NetlinkCall {
+  readonly method: NetlinkMethod;
+  readonly route?: Route4;
+  readonly error?: string;
+}
+
+interface Failure {
+  remaining: number;
+  readonly code: string;
+  readonly methods: ReadonlySet<NetlinkMethod> | null;
+}
+
+export interface RecordingNetlinkOptions {
+  readonly links?: readonly LinkInfo[];
+  readonly addresses?: readonly AddrInfo[];
+  /** Routes present at start (any table). */
+  readonly routes?: readonly Route4[];
+}
+
+/** Formats a route like `ip route` does, for assertions and messages. */
+export function describeRoute(r: Route4): string {
+  let s = r.type === "unicast" ? formatIP4Net(r.dst) : `${r.type} ${formatIP4Net(r.dst)}`;
+  if (r.gateway !== undefined) s += ` via ${formatIP4(r.gateway)}`;
+  if (r.ifindex !== undefined && r.type !== "blackhole") s += ` dev #${r.ifindex}`;
+  if (r.table !== MAIN_TABLE) s += ` table ${r.table}`;
+  if ((r.metric ?? 0) !== 0) s += ` metric ${r.metric}`;
+  if (r.onlink === true) s += " onlink";
+  return s;
+}
+
+function sameKey(a: Route4, b: Route4): boolean {
+  return (
+    a.table === b.table &&
+    a.dst.ip === b.dst.ip &&
+    a.dst.prefixLen === b.dst.prefixLen &&
+    (a.metric ?? 0) === (b.metric ?? 0)
+  );
+}
+
+/** The kernel's delete match: given fields must match, absent ones are wildcards. */
+function deleteMatches(req: Route4, r: Route4): boolean {
+  if (r.table !== req.table || r.type !== req.type) return false;
+  if (r.dst.ip !== req.dst.ip || r.dst.prefixLen !== req.dst.prefixLen) return false;
+  if ((req.metric ?? 0) !== 0 && (r.metric ?? 0) !== req.metric) return false;
+  if (req.gateway !== undefined && r.gateway !== req.gateway) return false;
+  if (req.ifindex !== undefined && req.type !== "blackhole" && r.ifindex !== req.ifindex) {
+    return false;
+  }
+  return true;
+}
+
+export class RecordingNetlink implements Netlink {
+  /** Every call in the order it acted (after its turn), including failed ones. */
+  readonly calls: NetlinkCall[] = [];
+  #routes: Route4[];
+  readonly #links: LinkInfo[];
+  readonly #addresses: AddrInfo[];
+  #failures: Failure[] = [];
+  #closed = false;
+
+  constructor(opts: RecordingNetlinkOptions = {}) {
+    this.#links = [...(opts.links ?? [])];
+    this.#addresses = [...(opts.addresses ?? [])];
+    this.#routes = [...(opts.routes ?? [])];
+  }
+
+  // ---- Test controls (act at once, like another program changing the kernel) ----
+
+  /**
+   * Makes the next `count` calls (of `methods`, or of any method) reject
+   * with NetlinkError `code`. Several failures queue up in order.
+   */
+  failNext(count: number, code = "EIO", methods?: readonly NetlinkMethod[]): void {
+    this.#failures.push({ remaining: count, code, methods: methods ? new Set(methods) : null });
+  }
+
+  /** Routes of one table as `ip route` lines, sorted. */
+  table(table = MAIN_TABLE): string[] {
+    return this.#routes
+      .filter((r) => r.table === table)
+      .map(describeRoute)
+      .sort();
+  }
+
+  /** Routes of one table as stored. */
+  routesOf(table = MAIN_TABLE): Route4[] {
+    return this.#routes.filter((r) => r.table === table);
+  }
+
+  /** Inserts a route behind the code's back (no key check, like a racing `ip route add`). */
+  inject(route: Route4): void {
+    this.#routes.push(route);
+  }
+
+  /** Removes routes behind the code's back; returns how many. */
+  remove(match: (r: Route4) => boolean): number {
+    const before = this.#routes.length;
+    this.#routes = this.#routes.filter((r) => !match(r));
+    return before - this.#routes.length;
+  }
+
+  /** Calls of one method, in order. */
+  callsOf(method: NetlinkMethod): NetlinkCall[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ---- Netlink ----
+
+  async links(): Promise<LinkInfo[]> {
+    await this.#enter("links");
+    return [...this.#links];
+  }
+
+  async linkByName(name: string): Promise<LinkInfo | null> {
+    await this.#enter("linkByName");
+    return this.#links.find((l) => l.name === name) ?? null;
+  }
+
+  async addresses(family?: 4 | 6): Promise<AddrInfo[]> {
+    await this.#enter("addresses");
+    return this.#addresses.filter((a) => family === undefined || a.family === family);
+  }
+
+  async routes4(table: number = MAIN_TABLE): Promise<Route4[]> {
+    await this.#enter("routes4");
+    return this.routesOf(table);
+  }
+
+  async routeGet4(dst: number): Promise<RouteLookup> {
+    await this.#enter("routeGet4");
+    let best: Route4 | undefined;
+    for (const r of this.routesOf(MAIN_TABLE)) {
+      if ((dst & mask4(r.dst.prefixLen)) >>> 0 !== r.dst.ip) continue;
+      if (best === undefined || r.dst.prefixLen > best.dst.prefixLen) best = r;
+    }
+    if (best === undefined || best.type !== "unicast" || best.ifindex === undefined) {
+      throw this.#fail("routeGet4", undefined, "ENETUNREACH", `No route to ${formatIP4(dst)}`);
+    }
+    return {
+      ifindex: best.ifindex,
+      ...(best.gateway !== undefined ? { gateway: best.gateway } : {}),
+      ...(best.prefsrc !== undefined ? { prefsrc: best.prefsrc } : {}),
+    };
+  }
+
+  async addRoute4(route: Route4): Promise<void> {
+    await this.#enter("addRoute4", route);
+    if ((route.dst.ip & mask4(route.dst.prefixLen)) >>> 0 !== route.dst.ip) {
+      throw this.#fail("addRoute4", route, "EINVAL", "Invalid prefix for given prefix length");
+    }
+    if (this.#routes.some((r) => sameKey(r, route))) {
+      throw this.#fail("addRoute4", route, "EEXIST", "File exists");
+    }
+    this.#routes.push(route);
+    this.calls.push({ method: "addRoute4", route });
+  }
+
+  async replaceRoute4(route: Route4): Promise<void> {
+    await this.#enter("replaceRoute4", route);
+    const i = this.#routes.findIndex((r) => sameKey(r, route));
+    if (i >= 0) this.#routes[i] = route;
+    else this.#routes.push(route);
+    this.calls.push({ method: "replaceRoute4", route });
+  }
+
+  async delRoute4(route: Route4): Promise<void> {
+    await this.#enter("delRoute4", route);
+    const i = this.#routes.findIndex((r) => deleteMatches(route, r));
+    if (i < 0) throw this.#fail("delRoute4", route, "ESRCH", "No such process");
+    this.#routes.splice(i, 1);
+    this.calls.push({ method: "delRoute4", route });
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  // ---- Internals ----
+
+  /** Waits one turn, then applies closing and injected failures. */
+  async #enter(method: NetlinkMethod, route?: Route4): Promise<void> {
+    await turn();
+    if (this.#closed) throw this.#fail(method, route, "EBADF", "Netlink socket closed");
+    const f = this.#failures.find((x) => x.methods === null || x.methods.has(method));
+    if (f !== undefined) {
+      f.remaining--;
+      if (f.remaining <= 0) this.#failures = this.#failures.filter((x) => x !== f);
+      throw this.#fail(method, route, f.code, "Injected failure");
+    }
+    if (method !== "addRoute4" && method !== "replaceRoute4" && method !== "delRoute4") {
+      this.calls.push({ method });
+    }
+  }
+
+  #fail(method: NetlinkMethod, route: Route4 | undefined, code: string, why: string): NetlinkError {
+    this.calls.push({ method, ...(route !== undefined ? { route } : {}), error: code });
+    const what = route !== undefined ? ` ${describeRoute(route)}` : "";
+    return new NetlinkError(`${method}${what}: ${why}: ${code}`, code);
+  }
+}
