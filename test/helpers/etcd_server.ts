@@ -9,7 +9,7 @@
  * test cut the client off while etcd keeps running.
  */
 import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
@@ -51,21 +51,67 @@ let handlersInstalled = false;
 function installExitHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
-  process.on("exit", () => {
+  const disposeAll = (): void => {
+    // Kill everything first: removing directories takes longer, and a second signal may not wait.
+    for (const s of live) s.killSync();
     for (const s of live) s.disposeSync();
-  });
+  };
+  process.on("exit", disposeAll);
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.once(sig, () => {
-      for (const s of live) s.disposeSync();
+    // `on`, not `once`: with no listener left, a second signal (node --test forwards its own)
+    // would kill the process with the default action in the middle of the cleanup.
+    process.on(sig, () => {
+      disposeAll();
       process.exit(1);
     });
+  }
+}
+
+/**
+ * setpriv makes the kernel SIGKILL etcd when this process dies, even by SIGKILL where no
+ * handler runs.
+ */
+const PDEATHSIG = existsSync("/usr/bin/setpriv") ? ["/usr/bin/setpriv", "--pdeathsig", "KILL"] : [];
+
+const DIR_PREFIX = "flannel-etcd-";
+let swept = false;
+
+/** Removes temp dirs left by test processes that were SIGKILLed (their owner is gone). */
+function sweepStaleDirs(): void {
+  if (swept) return;
+  swept = true;
+  for (const name of readdirSync(os.tmpdir())) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
+    const dir = path.join(os.tmpdir(), name);
+    try {
+      const owner = Number(readFileSync(path.join(dir, "owner.pid"), "utf8"));
+      if (!isAlive(owner)) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // No owner file (still being created, or not ours): leave it.
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  // A killed process whose parent died too may linger as a zombie until init reaps it.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
   }
 }
 
 /** Starts etcd and registers its cleanup with node:test and the process. */
 export async function startEtcd(opts: EtcdServerOptions = {}): Promise<EtcdServer> {
   installExitHandlers();
-  const dir = await mkdtemp(path.join(os.tmpdir(), "flannel-etcd-"));
+  sweepStaleDirs();
+  const dir = await mkdtemp(path.join(os.tmpdir(), DIR_PREFIX));
+  await writeFile(path.join(dir, "owner.pid"), String(process.pid));
   const server = new EtcdServer(dir, opts, await freePort(), await freePort());
   live.add(server);
   after(() => server.dispose());
@@ -141,7 +187,8 @@ export class EtcdServer {
       }
     }
     this.#stderr = "";
-    const proc = spawn("etcd", args, { stdio: ["ignore", "ignore", "pipe"] });
+    const argv = [...PDEATHSIG, "etcd", ...args];
+    const proc = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
     proc.stderr?.on("data", (chunk: Buffer) => {
       this.#stderr = (this.#stderr + chunk.toString()).slice(-4000);
     });
@@ -261,12 +308,22 @@ export class EtcdServer {
     this.disposeSync();
   }
 
-  /** Synchronous variant for process exit handlers. */
+  /** SIGKILL without waiting, for exit handlers. */
+  killSync(): void {
+    if (this.#proc !== null && this.#proc.exitCode === null) this.#proc.kill("SIGKILL");
+  }
+
+  /** Synchronous variant of dispose() for exit handlers. */
   disposeSync(): void {
     for (const p of this.#proxies) p.close();
-    if (this.#proc !== null && this.#proc.exitCode === null) this.#proc.kill("SIGKILL");
-    rmSync(this.#dir, { recursive: true, force: true });
     live.delete(this);
+    this.killSync();
+    try {
+      // A just-killed etcd may still be writing: retry ENOTEMPTY/EBUSY for a moment.
+      rmSync(this.#dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    } catch (err) {
+      process.stderr.write(`Cannot remove ${this.#dir}: ${(err as Error).message}\n`);
+    }
   }
 
   /** Generates a CA, a server cert (127.0.0.1/localhost), a client cert and a foreign CA. */
