@@ -20,14 +20,15 @@ interface LogConfig {
   verbosity: number;
   vmodule: ReadonlyArray<{ pattern: RegExp; level: number }>;
   write: (line: string) => void;
-  now: () => Date;
+  /** Epoch milliseconds, with a fraction for microseconds. */
+  now: () => number;
 }
 
 const config: LogConfig = {
   verbosity: 0,
   vmodule: [],
   write: (line) => process.stderr.write(line),
-  now: () => new Date(),
+  now: () => performance.timeOrigin + performance.now(),
 };
 
 /** Component-scoped logger. */
@@ -51,7 +52,7 @@ export function configureLogging(opts: {
   verbosity?: number;
   vmodule?: string;
   write?: (line: string) => void;
-  now?: () => Date;
+  now?: () => number;
 }): void {
   if (opts.verbosity !== undefined) config.verbosity = opts.verbosity;
   if (opts.vmodule !== undefined) config.vmodule = parseVmodule(opts.vmodule);
@@ -100,13 +101,16 @@ export function formatLine(
   component: string,
   msg: string,
   fields: Fields | undefined,
-  at: Date,
+  atMs: number | Date,
   pid: number,
 ): string {
+  const ms = typeof atMs === "number" ? atMs : atMs.getTime();
+  const at = new Date(Math.floor(ms));
+  const micros = Math.floor((ms - Math.floor(ms / 1000) * 1000) * 1000);
   const ts =
     `${pad(at.getMonth() + 1, 2)}${pad(at.getDate(), 2)} ` +
     `${pad(at.getHours(), 2)}:${pad(at.getMinutes(), 2)}:${pad(at.getSeconds(), 2)}.` +
-    `${pad(at.getMilliseconds() * 1000, 6)}`;
+    `${pad(Math.min(micros, 999_999), 6)}`;
   let line = `${sev}${ts} ${String(pid).padStart(7)} ${component}] ${msg.replace(/\n/g, "\\n")}`;
   if (fields !== undefined) {
     for (const [k, v] of Object.entries(fields)) {

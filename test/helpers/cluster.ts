@@ -44,6 +44,8 @@ export interface ClusterOptions {
   /** Network config JSON; null leaves it unset. */
   readonly config?: string | null;
   readonly tag?: string;
+  /** Prefix length of the underlay (eth1) network; 24 as in the classic guide. */
+  readonly underlayPrefixLen?: number;
   /** Serve etcd over TLS with client-certificate authentication. */
   readonly etcdTls?: boolean;
 }
@@ -83,7 +85,7 @@ export class Cluster {
       lab.ip(phys, "link", "add", "br0", "type", "bridge");
       lab.ip(phys, "link", "set", "br0", "up");
       const c = new Cluster(lab, phys, opts.etcdTls === true);
-      for (let i = 1; i <= (opts.nodes ?? 3); i++) c.#addNode(i);
+      for (let i = 1; i <= (opts.nodes ?? 3); i++) c.#addNode(i, opts.underlayPrefixLen ?? 24);
       await c.#startEtcd();
       if (opts.config !== null) c.putConfig(opts.config ?? CLASSIC_CONFIG);
       return c;
@@ -93,7 +95,7 @@ export class Cluster {
     }
   }
 
-  #addNode(i: number): void {
+  #addNode(i: number, prefixLen: number): void {
     const ns = this.lab.netns(`node${i}`);
     const ip = `172.17.8.${100 + i}`;
     this.lab.ip(
@@ -110,7 +112,7 @@ export class Cluster {
       this.phys,
     );
     this.lab.ip(this.phys, "link", "set", `v${i}`, "master", "br0", "up");
-    this.lab.ip(ns, "addr", "add", `${ip}/24`, "dev", "eth1");
+    this.lab.ip(ns, "addr", "add", `${ip}/${prefixLen}`, "dev", "eth1");
     this.lab.ip(ns, "link", "set", "eth1", "up");
     this.lab.exec(ns, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
     const runDir = join(this.lab.dir, `node${i}`, "run");

@@ -157,6 +157,17 @@ export class Lab {
     return p;
   }
 
+  /**
+   * Starts a background process without entering a namespace, for tools
+   * that address one themselves (e.g. `ip -n <ns> monitor`). Tracked for
+   * clean-up like the others.
+   */
+  spawnHere(cmd: string, args: readonly string[], opts: SpawnOptions = {}): Proc {
+    const p = new Proc(spawn(cmd, [...args], { stdio: ["ignore", "pipe", "pipe"], ...opts }));
+    this.#procs.push(p);
+    return p;
+  }
+
   /** Stops every process, deletes namespaces and the temp dir. */
   async cleanup(): Promise<void> {
     if (this.#closed) return;
