@@ -480,6 +480,8 @@ export class EtcdRegistry implements Registry {
     let needSnapshot = false;
     let delay = BACKOFF_MIN_MS;
     let lastCancelReason = "";
+    let warnedReason = "";
+    let refreshAuth = false;
     while (!sig.aborted) {
       if (needSnapshot) {
         let snapshot: LeaseSnapshot;
@@ -496,6 +498,16 @@ export class EtcdRegistry implements Registry {
         next = snapshot.revision + 1n;
         yield { kind: "snapshot", snapshot };
         continue;
+      }
+      if (refreshAuth) {
+        // etcd3 renews its token only when a unary call is refused, never for a stream; do
+        // one right before the stream so that the new token cannot go stale in between.
+        refreshAuth = false;
+        await abortable(
+          this.#client.kv.range({ key: this.#configKey, count_only: true }),
+          sig,
+        ).catch(() => undefined);
+        if (sig.aborted) return;
       }
       let stream: WatchStream;
       try {
@@ -533,6 +545,7 @@ export class EtcdRegistry implements Registry {
           if (res.canceled) throw new WatchCanceledError(res.cancel_reason || "no reason given");
           this.#health.success();
           lastCancelReason = "";
+          warnedReason = "";
           delay = BACKOFF_MIN_MS;
           if (res.events.length === 0) {
             // etcd sends progress notifications only to caught-up watchers, so their revision
@@ -557,16 +570,22 @@ export class EtcdRegistry implements Registry {
       if (sig.aborted) return;
       if (!failed) continue;
       if (failure instanceof WatchCanceledError) {
-        // etcd answered, so this is no outage: warn once per reason. etcd also reports an
-        // auth token it has forgotten (after a restart) as "permission denied"; a unary call
-        // makes etcd3 fetch a new one.
-        if (failure.message !== lastCancelReason) {
-          log.warn("etcd refused the watch", { reason: failure.message });
-        }
+        // etcd answered, so the connection is fine; the reason may be an auth token that etcd
+        // dropped (it keeps them in memory, for --auth-token-ttl): see refreshAuth.
+        this.#health.success();
+        refreshAuth = true;
+        const again = failure.message === lastCancelReason;
         lastCancelReason = failure.message;
-        await this.#client.kv
-          .range({ key: this.#configKey, count_only: true })
-          .catch(() => undefined);
+        if (!again && /auth token/i.test(failure.message)) {
+          log.v(1, "etcd dropped the watch's auth token; renewing it");
+          continue;
+        }
+        if (failure.message !== warnedReason) {
+          log.warn("etcd refused the watch", { reason: failure.message });
+          warnedReason = failure.message;
+        } else {
+          log.v(2, "etcd refused the watch again", { reason: failure.message });
+        }
       } else {
         this.#health.failure(explain(failure instanceof Error ? castGrpcError(failure) : failure));
       }

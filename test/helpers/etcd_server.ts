@@ -34,6 +34,8 @@ export interface EtcdServerOptions {
   clientCertAuth?: boolean;
   /** Pass `--enable-v2`. */
   enableV2?: boolean;
+  /** More etcd flags, e.g. `--auth-token-ttl=1`. */
+  extraArgs?: readonly string[];
 }
 
 /** Paths of the generated PEM files. */
@@ -176,6 +178,7 @@ export class EtcdServer {
       "--log-level=warn",
     ];
     if (this.#opts.enableV2 === true) args.push("--enable-v2=true");
+    args.push(...(this.#opts.extraArgs ?? []));
     if (this.#tls !== undefined) {
       args.push(
         `--cert-file=${path.join(this.#dir, "server.crt")}`,

@@ -97,8 +97,9 @@ describe("EtcdRegistry with a real etcd", () => {
       await server.stop();
       await sleep(1_500);
       await server.start();
-      // Written through the registry: the write proves its unary path recovered too.
-      await retryUntilOk(() => reg.createLease(key4(1, 2), attrsFor(2), 3600, never), 15_000);
+      // Written through the registry: its unary path must recover too. updateLease() is
+      // idempotent, so a retry after a lost reply cannot fail with SubnetTakenError.
+      await retryUntilOk(() => reg.updateLease(key4(1, 2), attrsFor(2), 3600, never), 15_000);
       const events = await reader.eventsUntil((evs) => evs.length > 0, 15_000);
       assert.deepEqual(
         events.map((e) => e.type === "added" && e.lease.attrs.publicIP),
@@ -182,7 +183,7 @@ describe("EtcdRegistry with a real etcd", () => {
     },
   );
 
-  test("getLeases() of 1,000 leases is fast (timing printed)", opts, async (t) => {
+  test("getLeases() lists 1,100 leases with expirations (timing printed)", opts, async (t) => {
     const prefix = freshPrefix();
     const writer = await EtcdRegistry.open({ endpoints: [server.endpoint], prefix });
     const reader = await EtcdRegistry.open({ endpoints: [server.endpoint], prefix });
@@ -318,10 +319,43 @@ describe("EtcdRegistry with TLS", async () => {
 });
 
 describe("EtcdRegistry with authentication", async () => {
-  const authServer = await startEtcd();
+  // A 1 s token TTL makes etcd drop tokens the way a restart does, while the test waits.
+  const authServer = await startEtcd({ extraArgs: ["--auth-token-ttl=1"] });
   const password = "s3cret-Pa55word";
   await authServer.enableAuth("flannel", password);
   const opts = { timeout: 60_000 };
+
+  test(
+    "a watch renews an auth token that etcd dropped while the watch was cut off",
+    opts,
+    async () => {
+      const authProxy = await authServer.proxy();
+      const prefix = freshPrefix();
+      const reg = await open({ username: "flannel", password }, [authProxy.endpoint()], prefix);
+      const ac = new AbortController();
+      try {
+        const lease = await reg.createLease(key4(2, 1), attrsFor(1), 60, never);
+        const reader = new WatchReader(reg.watchLeases(lease.revision! + 1n, ac.signal));
+        const first = reader.eventsUntil((evs) => evs.length > 0, 15_000);
+        await reg.createLease(key4(2, 2), attrsFor(2), 60, never);
+        await first;
+        authProxy.cut();
+        await sleep(2_500);
+        const value = '{"PublicIP":"10.0.0.3","PublicIPv6":null}';
+        await authServer.etcdctl("put", `${prefix}/subnets/10.2.3.0-24`, value);
+        authProxy.restore();
+        const events = await reader.eventsUntil((evs) => evs.length > 0, 15_000);
+        assert.deepEqual(
+          events.map((e) => e.type === "added" && e.lease.attrs.publicIP),
+          [0x0a000003],
+        );
+      } finally {
+        authProxy.restore();
+        ac.abort();
+        await reg.close();
+      }
+    },
+  );
 
   test(
     "username/password work across a restart and the password is never logged",
@@ -340,7 +374,7 @@ describe("EtcdRegistry with authentication", async () => {
         await first;
         // etcd forgets its auth tokens on restart: both paths must re-authenticate.
         await authServer.restart();
-        await retryUntilOk(() => reg.createLease(key4(1, 2), attrsFor(2), 60, never), 15_000);
+        await retryUntilOk(() => reg.updateLease(key4(1, 2), attrsFor(2), 60, never), 15_000);
         const events = await reader.eventsUntil((evs) => evs.length > 0, 15_000);
         assert.equal(events[0]?.type, "added");
       } finally {
