@@ -5,9 +5,11 @@
  * in the logs. Every daemon runs inside the test's namespaces.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Cluster, CLASSIC_PREFIX, EXE, type ClusterNode } from "../helpers/cluster.js";
 import { waitFor } from "../helpers/netns.js";
+import { UnixDgramReceiver } from "../helpers/unix_dgram.js";
 
 const HOST_GW = '{"Network":"172.33.0.0/16","SubnetLen":24,"Backend":{"Type":"host-gw"}}';
 
@@ -203,6 +205,39 @@ describe("daemon on a node", () => {
     );
     assert.equal(c.subnetEnv(n2)?.get("FLANNEL_SUBNET"), first);
     assert.equal(await stopped(n2), 0);
+  });
+
+  it("sends READY=1 to NOTIFY_SOCKET only after subnet.env is written", async () => {
+    c.putConfig(HOST_GW);
+    const sock = UnixDgramReceiver.bind(join(c.lab.dir, "notify.sock"));
+    try {
+      c.startDaemon(n2, {
+        argv: args(c, "-iface=eth1"),
+        env: { NOTIFY_SOCKET: join(c.lab.dir, "notify.sock") },
+      });
+      const msg = await waitFor("READY=1", () => sock.receive() ?? undefined);
+      assert.equal(msg.toString(), "READY=1");
+      assert.match(n2.daemon!.stderr, /Wrote subnet file/, "subnet.env was written before READY=1");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(sock.receive(), null, "READY=1 is sent once");
+    } finally {
+      sock.close();
+    }
+    await stopped(n2);
+  });
+
+  it("re-creates its own lease with the same subnet when the key is deleted", async () => {
+    c.putConfig(HOST_GW);
+    c.startDaemon(n2, { argv: args(c, "-iface=eth1") });
+    const sub = (await c.waitSubnetEnv(n2)).get("FLANNEL_SUBNET")!;
+    const key = `${CLASSIC_PREFIX}/subnets/${sub.replace(/\.1\/(\d+)$/, ".0-$1")}`;
+    c.etcdctl(["del", key]);
+    await waitFor("the revocation", () => /Lease has been revoked/.test(n2.daemon!.stderr));
+    await waitFor("the key to come back", () =>
+      c.etcdctl(["get", key, "--print-value-only"]).stdout.includes("172.17.8.102"),
+    );
+    assert.ok(n2.daemon!.running);
+    await stopped(n2);
   });
 
   const ifaceCases: Array<{ name: string; flags: string[]; iface: string; address: string }> = [
