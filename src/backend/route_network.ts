@@ -86,10 +86,13 @@ export class RouteNetwork {
   }
 
   async #handle(changes: readonly LeaseChange[]): Promise<void> {
-    const toAdd = new Map<string, Route4>();
-    const toDel = new Map<string, Route4>();
+    // What we wanted before the batch is what may be installed; compare it
+    // with what we want after the whole batch (a subnet may change and go
+    // within one batch).
+    const before = new Map<string, Route4 | undefined>();
     for (const c of changes) {
       const key = formatIP4Net(c.lease.subnet);
+      if (!before.has(key)) before.set(key, this.#wanted.get(key));
       const ours = c.lease.attrs.backendType === this.#opts.backendType;
       if (c.type === "added" && !ours && !this.#ignored.has(key)) {
         this.#ignored.add(key);
@@ -102,21 +105,24 @@ export class RouteNetwork {
       }
       if (c.type === "added" && ours) {
         this.#ignored.delete(key);
-        const r = this.#opts.routeFor(c.lease);
-        this.#wanted.set(key, r);
-        toAdd.set(key, r);
-        toDel.delete(key);
+        this.#wanted.set(key, this.#opts.routeFor(c.lease));
       } else {
-        const old = this.#wanted.get(key);
         this.#wanted.delete(key);
-        toAdd.delete(key);
-        if (old !== undefined) toDel.set(key, old);
       }
     }
-    await forEachLimit([...toDel.values()], (r) => this.#delete(r));
-    if (toAdd.size === 0) return;
+    const toDel: Route4[] = [];
+    const toAdd: Route4[] = [];
+    for (const [key, old] of before) {
+      const now = this.#wanted.get(key);
+      // #ensure replaces a route to the same destination via another gateway,
+      // and re-adds an unchanged one that someone deleted.
+      if (now !== undefined) toAdd.push(now);
+      else if (old !== undefined) toDel.push(old);
+    }
+    await forEachLimit(toDel, (r) => this.#delete(r));
+    if (toAdd.length === 0) return;
     const table = await this.#table();
-    await forEachLimit([...toAdd.values()], (r) => this.#ensure(r, table, false));
+    await forEachLimit(toAdd, (r) => this.#ensure(r, table, false));
   }
 
   async #table(): Promise<Map<string, Route4[]>> {

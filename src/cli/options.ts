@@ -66,6 +66,26 @@ export function parseGoBool(text: string): boolean | undefined {
   return undefined;
 }
 
+/**
+ * Go's strconv.ParseInt(s, 0, 64), as the flag package reads ints: an
+ * optional sign, then decimal, 0x hex, 0o or leading-0 octal, or 0b
+ * binary, with `_` allowed between digits. Undefined if invalid or unsafe.
+ */
+export function parseGoInt(text: string): number | undefined {
+  const m =
+    /^([+-]?)(0[xX](?:_?[0-9a-fA-F])+|0[bB](?:_?[01])+|0[oO](?:_?[0-7])+|0(?:_?[0-7])*|[1-9](?:_?\d)*)$/.exec(
+      text,
+    );
+  if (m === null) return undefined;
+  const digits = m[2]!.replace(/_/g, "");
+  let value: number;
+  if (/^0[xXbBoO]/.test(digits)) value = Number(digits.toLowerCase());
+  else if (digits.length > 1 && digits.startsWith("0")) value = parseInt(digits, 8);
+  else value = Number(digits);
+  if (!Number.isSafeInteger(value)) return undefined;
+  return m[1] === "-" ? -value : value;
+}
+
 function convert(spec: FlagSpec, raw: string | string[], source: string): Value {
   const last = Array.isArray(raw) ? (raw[raw.length - 1] ?? "") : raw;
   switch (spec.kind) {
@@ -74,18 +94,18 @@ function convert(spec: FlagSpec, raw: string | string[], source: string): Value 
     case "string":
       return last;
     case "bool": {
-      // `--flag` alone arrives as "" from the tokenizer.
-      const b = last === "" ? true : parseGoBool(last);
+      const b = parseGoBool(last);
       if (b === undefined) {
         throw new UsageError(`invalid boolean value ${JSON.stringify(last)} for ${source}`);
       }
       return b;
     }
     case "int": {
-      if (!/^[+-]?\d+$/.test(last.trim())) {
+      const n = parseGoInt(last);
+      if (n === undefined) {
         throw new UsageError(`invalid integer value ${JSON.stringify(last)} for ${source}`);
       }
-      return Number(last.trim());
+      return n;
     }
   }
 }
@@ -94,8 +114,53 @@ function flagName(token: string): string {
   return token.replace(/^--?/, "").split("=")[0] ?? "";
 }
 
+/**
+ * Rewrites argv into `--name=value` tokens with Go's flag semantics, so that
+ * yargs only has to collect them: a bool flag without `=` means true (the
+ * next argument is never its value); any other flag without `=` takes the
+ * next argument as its value, even one starting with "-"; `-h`/`-help`
+ * ask for help. Unknown flags and positional arguments pass through for
+ * yargs to report.
+ */
+function goStyle(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i]!;
+    if (tok === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (!tok.startsWith("-") || tok === "-") {
+      out.push(tok);
+      continue;
+    }
+    const body = tok.slice(tok.startsWith("--") ? 2 : 1);
+    if (body === "" || body.startsWith("-") || body.startsWith("=")) {
+      throw new UsageError(`bad flag syntax: ${tok}`);
+    }
+    const eq = body.indexOf("=");
+    const name = eq < 0 ? body : body.slice(0, eq);
+    if (name === "h" || name === "help") {
+      out.push("--help");
+      continue;
+    }
+    const spec = FLAGS.find((f) => f.name === name);
+    if (spec === undefined) out.push(tok);
+    else if (eq >= 0) out.push(`--${name}=${body.slice(eq + 1)}`);
+    else if (spec.kind === "bool") out.push(`--${name}=true`);
+    else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new UsageError(`flag needs an argument: -${name}`);
+      out.push(`--${name}=${next}`);
+      i++;
+    }
+  }
+  return out;
+}
+
 /** Tokenizes argv with yargs; returns the raw values keyed by flag name. */
-function tokenize(argv: readonly string[]): Map<string, string | string[]> {
+function tokenize(rawArgv: readonly string[]): Map<string, string | string[]> {
+  const argv = goStyle(rawArgv);
   let failure: string | undefined;
   const y = yargs([...argv])
     .parserConfiguration({

@@ -23,7 +23,7 @@ export function parseSubnetKey(name: string): SubnetKey {
   if (m === null) throw new TypeError(`Invalid subnet key "${name}"`);
   const [, ip4Text, len4Text, ip6Text, len6Text] = m;
   const len4 = Number(len4Text);
-  if (len4 > 31 || len4Text!.length > 2) {
+  if (len4 > 31) {
     throw new TypeError(`Invalid subnet key "${name}": IPv4 prefix length ${len4Text} is over 31`);
   }
   let ip4: number;
@@ -34,7 +34,7 @@ export function parseSubnetKey(name: string): SubnetKey {
   }
   if (ip6Text === undefined) return { ip4: { ip: ip4, prefixLen: len4 } };
   const len6 = Number(len6Text);
-  if (len6 > 127 || len6Text!.length > 3) {
+  if (len6 > 127) {
     throw new TypeError(`Invalid subnet key "${name}": IPv6 prefix length ${len6Text} is over 127`);
   }
   let ip6: bigint;

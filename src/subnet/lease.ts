@@ -51,9 +51,12 @@ function compactJson(text: string): string {
   return JSON.stringify(JSON.parse(text));
 }
 
-/** Looks up an object member the way Go's encoding/json does: exact name first, then any case. */
+/**
+ * Looks up an object member the way Go's encoding/json fills a struct
+ * field: every key matching the name in any case assigns the field in turn,
+ * so the last such key wins.
+ */
 export function getFieldCI(obj: Record<string, unknown>, name: string): unknown {
-  if (Object.hasOwn(obj, name)) return obj[name];
   const lower = name.toLowerCase();
   let found: unknown = undefined;
   for (const [k, v] of Object.entries(obj)) {
@@ -83,10 +86,10 @@ export function decodeLeaseAttrs(text: string): LeaseAttrs {
       `Invalid lease JSON: PublicIP must be a string, got ${JSON.stringify(publicIPText) ?? "nothing"}`,
     );
   }
-  const publicIP = parseIP4(publicIPText);
+  const publicIP = field("PublicIP", () => parseIP4(publicIPText));
   const v6 = getFieldCI(obj, "PublicIPv6");
   let publicIPv6: bigint | null = null;
-  if (typeof v6 === "string" && v6 !== "") publicIPv6 = parseIP6(v6);
+  if (typeof v6 === "string" && v6 !== "") publicIPv6 = field("PublicIPv6", () => parseIP6(v6));
   else if (v6 !== undefined && v6 !== null && v6 !== "") {
     throw new TypeError(`Invalid lease JSON: PublicIPv6 must be a string or null`);
   }
@@ -106,6 +109,15 @@ export function decodeLeaseAttrs(text: string): LeaseAttrs {
   const bd6 = getFieldCI(obj, "BackendV6Data");
   if (bd6 !== undefined && bd6 !== null) attrs.backendV6Data = JSON.stringify(bd6);
   return attrs;
+}
+
+/** Runs `parse`, prefixing its error with the lease field it was reading. */
+function field<T>(name: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new TypeError(`Invalid lease JSON: ${name}: ${(err as Error).message}`);
+  }
 }
 
 /** True when two attribute sets advertise the same thing. */

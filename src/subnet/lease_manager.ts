@@ -41,8 +41,10 @@ export interface LeaseManagerOptions {
   readonly rand?: (n: number) => number;
 }
 
-function keyOf(lease: { subnet: IP4Net }): SubnetKey {
-  return { ip4: lease.subnet };
+function keyOf(lease: Lease): SubnetKey {
+  return lease.ipv6Subnet === undefined
+    ? { ip4: lease.subnet }
+    : { ip4: lease.subnet, ip6: lease.ipv6Subnet };
 }
 
 export class LeaseManager {

@@ -4,7 +4,7 @@
  */
 import { randomInt } from "node:crypto";
 import type { NetworkConfig } from "../config/network_config.js";
-import { overlaps4, size4, type IP4Net } from "../ip/ip4.js";
+import { networkOf, overlaps4, size4, type IP4Net } from "../ip/ip4.js";
 
 /** How many free candidates upstream collects before picking one at random. */
 export const MAX_CANDIDATES = 100;
@@ -26,7 +26,8 @@ export function freeCandidates(config: NetworkConfig, taken: readonly IP4Net[]):
   const out: IP4Net[] = [];
   const step = size4(config.subnetLen);
   // Sorting lets the scan skip taken ranges instead of testing every lease per candidate.
-  const sorted = [...taken].sort((a, b) => a.ip - b.ip);
+  // Keys may carry host bits (10.0.255.0-16): compare whole networks.
+  const sorted = taken.map(networkOf).sort((a, b) => a.ip - b.ip);
   let t = 0;
   for (
     let ip = config.subnetMin;

@@ -424,3 +424,30 @@ describe("RecordingNetlink (the fake these tests rely on)", () => {
     await assert.rejects(new RecordingNetlink().routeGet4(1), { code: "ENETUNREACH" });
   });
 });
+
+describe("RouteNetwork.handle() with several changes to one subnet in a batch", () => {
+  it("deletes the installed route when a lease changes and is then removed", async () => {
+    const nl = new RecordingNetlink();
+    const rn = new RouteNetwork(nl, {
+      backendType: "host-gw",
+      routeFor: (l) => ({
+        dst: l.subnet,
+        gateway: l.attrs.publicIP,
+        ifindex: 2,
+        table: MAIN_TABLE,
+        type: "unicast",
+      }),
+    });
+    const lease = (ip: string): Lease => ({
+      subnet: parseIP4Net("172.33.31.0/24"),
+      attrs: { publicIP: parseIP4(ip), publicIPv6: null, backendType: "host-gw" },
+      expiration: null,
+    });
+    await rn.handle([{ type: "added", lease: lease("172.17.8.103") }]);
+    await rn.handle([
+      { type: "added", lease: lease("172.17.8.102") },
+      { type: "removed", lease: lease("172.17.8.102") },
+    ]);
+    assert.deepEqual(nl.table(), []);
+  });
+});

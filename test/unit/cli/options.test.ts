@@ -443,3 +443,49 @@ describe("parseOptions() explicit set", () => {
     assert.equal(o.vmodule, "etcd_*=4");
   });
 });
+
+describe("parseOptions() follows Go's flag package where yargs would not", () => {
+  it("does not let a bool flag take the next argument as its value", () => {
+    assert.throws(() => parseOptions(["--ip-masq", "false"], {}), {
+      name: "UsageError",
+      message: 'unexpected argument "false": flanneld takes only flags',
+    });
+  });
+
+  it("rejects a non-bool flag given without a value", () => {
+    for (const name of ["subnet-file", "iface", "etcd-prefix", "v"]) {
+      assert.throws(() => parseOptions([`--${name}`], {}), {
+        name: "UsageError",
+        message: `flag needs an argument: -${name}`,
+      });
+    }
+  });
+
+  it("takes the next argument as a string flag's value even when it starts with -", () => {
+    const r = parseOptions(["--etcd-password", "-s3cret-", "--iface", "-weird0"], {});
+    assert.equal(r.kind, "run");
+    if (r.kind !== "run") return;
+    assert.equal(r.options.etcdPassword, "-s3cret-");
+    assert.deepEqual(r.options.iface, ["-weird0"]);
+  });
+
+  it("reads ints with Go's base prefixes (strconv.ParseInt(s, 0, 64))", () => {
+    const r = parseOptions(["--healthz-port=0x1f90", "-v=010", "--iptables-resync=1_0"], {});
+    assert.equal(r.kind, "run");
+    if (r.kind !== "run") return;
+    assert.equal(r.options.healthzPort, 8080);
+    assert.equal(r.options.verbosity, 8);
+    assert.equal(r.options.iptablesResync, 10);
+  });
+
+  it("rejects an empty bool value (--ip-masq=)", () => {
+    assert.throws(() => parseOptions(["--ip-masq="], {}), {
+      name: "UsageError",
+      message: 'invalid boolean value "" for flag -ip-masq',
+    });
+  });
+
+  it("rejects a space inside an int value (--v= 3)", () => {
+    assert.throws(() => parseOptions(["--v= 3"], {}), { name: "UsageError" });
+  });
+});

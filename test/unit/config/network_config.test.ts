@@ -365,3 +365,10 @@ describe("parseNetworkConfig() errors", () => {
     it(`rejects ${text === "" ? "empty text" : text}`, () => configError(text, message));
   }
 });
+
+describe("parseNetworkConfig() and duplicate keys", () => {
+  it("lets the last of two keys differing only in case win, as Go does", () => {
+    const c = parseNetworkConfig('{"Network":"10.4.0.0/16","network":"10.3.0.0/16"}');
+    assert.equal(formatIP4Net(c.network!), "10.3.0.0/16");
+  });
+});

@@ -219,3 +219,16 @@ describe("getFieldCI()", () => {
     );
   });
 });
+
+describe("decodeLeaseAttrs() error messages", () => {
+  it("names the field of an invalid address", () => {
+    assert.throws(() => decodeLeaseAttrs('{"PublicIP":"10.0.0"}'), {
+      name: "TypeError",
+      message: /PublicIP/,
+    });
+    assert.throws(() => decodeLeaseAttrs('{"PublicIP":"10.0.0.5","PublicIPv6":"nope"}'), {
+      name: "TypeError",
+      message: /PublicIPv6/,
+    });
+  });
+});

@@ -540,3 +540,16 @@ describe("LeaseManager.keep()", () => {
     assert.equal(reg.watcherCount, 0);
   });
 });
+
+describe("LeaseManager.acquire() and an old dual-stack lease", () => {
+  it("deletes our old dual-stack lease when IPv6 is disabled", async () => {
+    const reg = new MemoryRegistry();
+    const me = { publicIP: parseIP4("172.17.8.101"), publicIPv6: null, backendType: "host-gw" };
+    reg.putRaw("172.33.68.0-24&fd00::-64", encodeLeaseAttrs(me), 60);
+    const config = parseNetworkConfig('{"Network":"172.33.0.0/16","SubnetLen":24}');
+    const lm = new LeaseManager(reg, { renewMarginMs: 3_600_000 });
+    const lease = await lm.acquire(config, me, undefined, new AbortController().signal);
+    assert.equal(reg.rawValue("172.33.68.0-24&fd00::-64"), undefined);
+    assert.equal(lease.ipv6Subnet, undefined);
+  });
+});

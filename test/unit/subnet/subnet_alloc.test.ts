@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseNetworkConfig, type NetworkConfig } from "../../../src/config/network_config.js";
 import { formatIP4, formatIP4Net, parseIP4Net, type IP4Net } from "../../../src/ip/ip4.js";
+import { parseSubnetKey } from "../../../src/ip/subnet_key.js";
 import {
   freeCandidates,
   isCompatible,
@@ -234,5 +235,13 @@ describe("pickRandom()", () => {
     const seen = new Set<IP4Net>();
     for (let i = 0; i < 300 && seen.size < 3; i++) seen.add(pickRandom(cands)!);
     assert.equal(seen.size, 3);
+  });
+});
+
+describe("freeCandidates() and keys with host bits", () => {
+  it("treats a taken key with host bits as its whole network", () => {
+    const c = parseNetworkConfig('{"Network":"10.0.0.0/8","SubnetMax":"10.0.3.0"}');
+    const taken = [parseIP4Net("10.0.5.0/24"), parseSubnetKey("10.0.255.0-16").ip4];
+    assert.deepEqual(freeCandidates(c, taken), []);
   });
 });
