@@ -28,6 +28,7 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   unlinkSync,
@@ -110,6 +111,7 @@ export function extractAddon(dir: string, asset: string, bytes: Uint8Array, uid:
   const name = `${asset.replace(/\.node$/, "")}-${hash.slice(0, HASH_CHARS)}.node`;
   const file = join(dir, name);
   if (isIntact(file, hash, uid)) return file;
+  pruneStale(dir, asset.replace(/\.node$/, ""), name);
   const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
   try {
@@ -130,6 +132,34 @@ export function extractAddon(dir: string, asset: string, bytes: Uint8Array, uid:
     throw new Error(`Cannot write ${file}: ${describeError(err)}`, { cause: err });
   }
   return file;
+}
+
+/** Temp files older than this are leftovers of a crashed extraction. */
+const STALE_TMP_MS = 60_000;
+
+/**
+ * Removes copies of `stem` extracted by other versions (and old temp
+ * files), so upgrades do not pile them up. A running older daemon keeps its
+ * mapped copy: unlinking does not affect it.
+ */
+function pruneStale(dir: string, stem: string, keep: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const other = n !== keep && n.startsWith(`${stem}-`) && n.endsWith(".node");
+    const tmp = n.startsWith(`.${stem}-`) && n.endsWith(".tmp");
+    if (!other && !tmp) continue;
+    try {
+      if (tmp && Date.now() - lstatSync(join(dir, n)).mtimeMs < STALE_TMP_MS) continue;
+      unlinkSync(join(dir, n));
+    } catch {
+      // Gone already, or not ours to remove: harmless.
+    }
+  }
 }
 
 function isIntact(file: string, hash: string, uid: number): boolean {

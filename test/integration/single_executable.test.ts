@@ -39,7 +39,12 @@ let etcdUrl = "";
 
 /** The caller's environment minus anything that could help the executable find Node code. */
 function isolatedEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
+  // Addons go to the test's own directory, not the host's /run.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    RUNTIME_DIRECTORY: join(workDir, "runtime"),
+    ...extra,
+  };
   for (const name of ["NODE_PATH", "NODE_OPTIONS", "NODE_TEST_CONTEXT"]) delete env[name];
   return env;
 }

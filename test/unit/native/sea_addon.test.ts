@@ -12,6 +12,7 @@ import {
   readdirSync,
   rmSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -104,6 +105,23 @@ describe("extractAddon()", () => {
     extractAddon(dir, "demo.node", bytes, uid);
     assert.equal(readFileSync(victim, "utf8"), "keep me");
     assert.ok(lstatSync(file).isFile());
+  });
+
+  it("removes copies left by other versions and old temp files, but not other addons", () => {
+    const dir = preparePrivateDir({ base, parts: ["x4"] }, uid);
+    const old = extractAddon(dir, "demo.node", new TextEncoder().encode("version 1"), uid);
+    const other = extractAddon(dir, "other.node", bytes, uid);
+    const staleTmp = join(dir, ".demo-abc.node.1.ff.tmp");
+    const freshTmp = join(dir, ".demo-abd.node.2.ff.tmp");
+    writeFileSync(staleTmp, "");
+    writeFileSync(freshTmp, "");
+    const past = new Date(Date.now() - 3_600_000);
+    utimesSync(staleTmp, past, past);
+    const current = extractAddon(dir, "demo.node", bytes, uid);
+    const left = readdirSync(dir).sort();
+    const name = (p: string): string => p.slice(dir.length + 1);
+    assert.deepEqual(left, [name(freshTmp), name(current), name(other)].sort());
+    assert.ok(!left.includes(name(old)));
   });
 });
 
