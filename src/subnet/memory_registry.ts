@@ -15,9 +15,9 @@
  * `setAvailable`, `revision`, `compactRevision`, `leaseCount`, `watcherCount`.
  * They act as "another etcd client": they work during an outage.
  */
-import { describeError } from "../errors.js";
-import { formatSubnetKey, parseSubnetKey, type SubnetKey } from "../ip/subnet_key.js";
-import { decodeLeaseAttrs, encodeLeaseAttrs, type Lease, type LeaseAttrs } from "./lease.js";
+import { formatSubnetKey, type SubnetKey } from "../ip/subnet_key.js";
+import { encodeLeaseAttrs, type Lease, type LeaseAttrs } from "./lease.js";
+import { checkLeaseTtl, decodeLease, decodeLeaseEvent, leaseOf } from "./lease_kv.js";
 import {
   ConfigNotFoundError,
   LeaseGoneError,
@@ -196,7 +196,7 @@ export class MemoryRegistry implements Registry {
   ): Promise<Lease> {
     const name = formatSubnetKey(key);
     this.#begin(signal, `create lease ${name}`);
-    checkTtl(ttlSeconds);
+    checkLeaseTtl(ttlSeconds);
     if (this.#entries.has(name)) {
       throw new SubnetTakenError(`Cannot create lease ${name}: subnet already exists`);
     }
@@ -212,7 +212,7 @@ export class MemoryRegistry implements Registry {
   ): Promise<Lease> {
     const name = formatSubnetKey(key);
     this.#begin(signal, `update lease ${name}`);
-    checkTtl(ttlSeconds);
+    checkLeaseTtl(ttlSeconds);
     const prev = this.#entries.get(name);
     if (opts?.mustExist === true && prev === undefined) {
       throw new LeaseGoneError(`Cannot update lease ${name}: the key no longer exists`);
@@ -297,11 +297,9 @@ export class MemoryRegistry implements Registry {
     const bad: BadLease[] = [];
     for (const [name, e] of this.#entries) {
       if (!match(name)) continue;
-      const entry = decodeEntry(name, e.value);
+      const entry = decodeLease(name, e.value, this.#expirationOf(e.leaseId), e.modRevision);
       if ("bad" in entry) bad.push(entry.bad);
-      else {
-        leases.push(leaseOf(entry.key, entry.attrs, this.#expirationOf(e.leaseId), e.modRevision));
-      }
+      else leases.push(entry.lease);
     }
     return { leases, bad, revision: this.#revision };
   }
@@ -359,55 +357,6 @@ export class MemoryRegistry implements Registry {
 }
 
 function toEvent(e: HistoryEvent): LeaseEvent {
-  if (e.value === null) {
-    const parsed = decodeKey(e.name);
-    if ("bad" in parsed) {
-      return { type: "bad", bad: { key: e.name, reason: `deleted: ${parsed.bad.reason}` } };
-    }
-    return parsed.key.ip6 === undefined
-      ? { type: "removed", subnet: parsed.key.ip4 }
-      : { type: "removed", subnet: parsed.key.ip4, ipv6Subnet: parsed.key.ip6 };
-  }
-  const entry = decodeEntry(e.name, e.value);
-  if ("bad" in entry) return { type: "bad", bad: entry.bad };
   const expiration = e.expiresAt === null ? null : new Date(e.expiresAt);
-  return { type: "added", lease: leaseOf(entry.key, entry.attrs, expiration, e.revision) };
-}
-
-function checkTtl(ttlSeconds: number): void {
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) {
-    throw new RangeError(`Invalid lease TTL ${ttlSeconds}: expected whole seconds ≥ 0`);
-  }
-}
-
-/** Parses a key name under `subnets/`; the same rules as etcd_registry.ts. */
-function decodeKey(name: string): { key: SubnetKey } | { bad: BadLease } {
-  try {
-    return { key: parseSubnetKey(name) };
-  } catch (err) {
-    return { bad: { key: name, reason: describeError(err) } };
-  }
-}
-
-function decodeEntry(
-  name: string,
-  value: string,
-): { key: SubnetKey; attrs: LeaseAttrs } | { bad: BadLease } {
-  const parsed = decodeKey(name);
-  if ("bad" in parsed) return parsed;
-  try {
-    return { key: parsed.key, attrs: decodeLeaseAttrs(value) };
-  } catch (err) {
-    return { bad: { key: name, reason: describeError(err) } };
-  }
-}
-
-function leaseOf(
-  key: SubnetKey,
-  attrs: LeaseAttrs,
-  expiration: Date | null,
-  revision: bigint,
-): Lease {
-  const lease = { subnet: key.ip4, attrs, expiration, revision };
-  return key.ip6 === undefined ? lease : { ...lease, ipv6Subnet: key.ip6 };
+  return decodeLeaseEvent(e.name, e.value, expiration, e.revision);
 }
