@@ -38,6 +38,7 @@ export function describeOptions(o: Options): string {
     etcdEndpoints: o.etcdEndpoints.map(redactUrl),
     etcdPassword: o.etcdPassword === "" ? "" : "<redacted>",
     explicit: undefined,
+    byFlag: undefined,
   };
   const parts = Object.entries(shown)
     .filter(([, v]) => v !== undefined)
@@ -53,8 +54,8 @@ export function checkSupport(o: Options): void {
   for (const f of FLAGS) {
     const explicit = o.explicit.has(f.name);
     if (f.support === "later" && explicit) {
-      const wantsFeature =
-        f.kind === "bool" ? valueOf(o, f.name) === true : valueOf(o, f.name) !== f.default;
+      const v = o.byFlag.get(f.name);
+      const wantsFeature = f.kind === "bool" ? v === true : v !== f.default;
       if (wantsFeature)
         throw new FatalError(`Unsupported flag -${f.name}: ${f.why ?? "not implemented yet"}`);
     }
@@ -68,11 +69,6 @@ export function checkSupport(o: Options): void {
     }
     if (f.support === "noop" && explicit) log.warn(`-${f.name} has no effect: ${f.why ?? ""}`);
   }
-}
-
-function valueOf(o: Options, flag: string): unknown {
-  const key = flag.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
-  return (o as unknown as Record<string, unknown>)[key === "v" ? "verbosity" : key];
 }
 
 /** Reads FLANNEL_SUBNET of the previous subnet.env (network form). */

@@ -49,6 +49,8 @@ export interface Options {
   readonly logBacktraceAt: string;
   /** Flag names set by the user, on the command line or via FLANNELD_*. */
   readonly explicit: ReadonlySet<string>;
+  /** Every flag's value by flag name (e.g. "ip-masq"), defaults included. */
+  readonly byFlag: ReadonlyMap<string, FlagValue>;
 }
 
 /** What the command line asks for. */
@@ -57,6 +59,8 @@ export type ParseResult =
   | { readonly kind: "help" }
   | { readonly kind: "version" };
 
+/** A converted flag value. */
+export type FlagValue = string | boolean | number | readonly string[];
 type Value = string | boolean | number | string[];
 
 /** Go's strconv.ParseBool. */
@@ -288,6 +292,7 @@ export function parseOptions(
     vmodule: str("vmodule"),
     logBacktraceAt: str("log_backtrace_at"),
     explicit,
+    byFlag: values,
   };
   validate(options);
   return { kind: "run", options };
