@@ -54,10 +54,20 @@ function logLine(stderr: string, re: RegExp): string {
   return line;
 }
 
-function rssMB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(m?.[1] ?? NaN) / 1024;
+/** Resident set size now and at its peak (VmHWM), in MB. */
+function rssMB(pid: number): { now: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string): number =>
+    Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { now: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
 }
+
+/**
+ * RSS is read this long after start-up: V8 shrinks its young generation
+ * only after a few seconds of idleness, so an earlier reading measures
+ * start-up garbage rather than what the daemon holds.
+ */
+const SETTLE_MS = Number(process.env["BENCH_SETTLE_MS"] ?? 30_000);
 
 async function startupAndJoin(): Promise<void> {
   const c = await Cluster.create({ tag: "flbn" });
@@ -150,7 +160,7 @@ async function manyPeers(): Promise<void> {
     // Baseline RSS: the daemon holding no peers.
     const idle = c.startDaemon(n1);
     await c.waitSubnetEnv(n1);
-    await new Promise((r) => setTimeout(r, 1500));
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
     const idleRss = rssMB(idle.child.pid!);
     await idle.stop();
     c.etcdctl(["del", `${CLASSIC_PREFIX}/subnets/`, "--prefix"]);
@@ -184,7 +194,7 @@ async function manyPeers(): Promise<void> {
     await c.waitSubnetEnv(n1, 30_000);
     const last = await mon.waitCount(/^10\.\d+\.\d+\.0\/24 via 172\.17\./, PEERS, 60_000);
     const installMs = last.t - logTime(logLine(d.stderr, /Running backend/));
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, Math.max(0, SETTLE_MS - (Date.now() - t0))));
     const rss = rssMB(d.child.pid!);
     await waitFor(
       "all routes",
@@ -207,12 +217,19 @@ async function manyPeers(): Promise<void> {
       baseline: NaN,
     });
     rows.push({
-      figure: `RSS with ${PEERS} peers`,
-      value: rss,
+      figure: `RSS with ${PEERS} peers, ${SETTLE_MS / 1000} s after start`,
+      value: rss.now,
       unit: "MB",
-      baselineName: "RSS with no peers",
-      baseline: idleRss,
+      baselineName: "same with no peers",
+      baseline: idleRss.now,
       target: "≤ 100 MB",
+    });
+    rows.push({
+      figure: `  peak RSS (VmHWM) with ${PEERS} peers`,
+      value: rss.peak,
+      unit: "MB",
+      baselineName: "same with no peers",
+      baseline: idleRss.peak,
     });
     await mon.stop();
     await d.stop();
