@@ -9,6 +9,9 @@
  * Invoked through a link named `mk-docker-opts` (or `mk-docker-opts.sh`),
  * the executable behaves as `flanneld mk-docker-opts`.
  *
+ * The daemon and the subcommands are imported on demand: `--version`,
+ * `--help` and flag errors neither load gRPC nor extract the native addons.
+ *
  * Exit status: 0 after SIGTERM/SIGINT, --help and --version; 1 on a fatal
  * error; 2 on a bad flag (upstream exits 0 there, which hides the mistake
  * from systemd's Restart=on-failure).
@@ -17,20 +20,22 @@ import { receivedSignal, shutdownSignal } from "./signals.js";
 import { basename } from "node:path";
 import { usageText } from "./cli/flags.js";
 import { parseOptions } from "./cli/options.js";
-import { runDaemon } from "./daemon.js";
 import { describeError, UsageError } from "./errors.js";
 import { configureLogging, logger } from "./log.js";
-import { runMkDockerOpts } from "./ops/mk_docker_opts.js";
-import { runSelfCheck } from "./ops/self_check.js";
 import { versionLine } from "./version.js";
 
 const log = logger("main");
 
 async function main(argv: readonly string[]): Promise<number> {
   const invokedAs = basename(process.argv0 || "flanneld");
-  if (invokedAs.startsWith("mk-docker-opts")) return runMkDockerOpts(argv);
-  if (argv[0] === "mk-docker-opts") return runMkDockerOpts(argv.slice(1));
-  if (argv[0] === "self-check") return runSelfCheck();
+  if (invokedAs.startsWith("mk-docker-opts") || argv[0] === "mk-docker-opts") {
+    const { runMkDockerOpts } = await import("./ops/mk_docker_opts.js");
+    return runMkDockerOpts(argv[0] === "mk-docker-opts" ? argv.slice(1) : argv);
+  }
+  if (argv[0] === "self-check") {
+    const { runSelfCheck } = await import("./ops/self_check.js");
+    return runSelfCheck();
+  }
 
   let parsed;
   try {
@@ -61,6 +66,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const onAbort = (): void => log.info(`Received ${receivedSignal() ?? "signal"}, shutting down`);
   if (shutdownSignal.aborted) onAbort();
   else shutdownSignal.addEventListener("abort", onAbort, { once: true });
+  const { runDaemon } = await import("./daemon.js");
   return runDaemon(o, shutdownSignal);
 }
 

@@ -228,8 +228,13 @@ export class Cluster {
     node: ClusterNode,
     argv: readonly string[],
     allowFail = false,
+    env?: NodeJS.ProcessEnv,
   ): { status: number; stdout: string; stderr: string } {
-    return this.lab.exec(node.ns, "unshare", this.#wrapped(node, argv), { allowFail });
+    return this.lab.exec(node.ns, "unshare", this.#wrapped(node, argv), {
+      allowFail,
+      timeoutMs: 15_000,
+      ...(env !== undefined ? { env: { ...process.env, ...env } } : {}),
+    });
   }
 
   /** The node's subnet.env as a map, or undefined if not written yet. */

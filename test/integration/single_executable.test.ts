@@ -5,7 +5,7 @@
  * and reach a real etcd started on loopback for this test.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
@@ -134,6 +134,8 @@ describe("dist/flanneld alone in an empty directory", () => {
     assert.ok(existsSync(EXECUTABLE), `${EXECUTABLE} is missing: run npm run build first`);
     workDir = mkdtempSync(join(tmpdir(), "flanneld-sea-"));
     copyFileSync(EXECUTABLE, join(workDir, "flanneld")); // keeps the mode bits
+    // As systemd's RuntimeDirectory= would: it must exist, or the addons go to /run.
+    mkdirSync(join(workDir, "runtime"), { mode: 0o700 });
     await startEtcd(join(workDir, "etcd-data"));
   });
 
@@ -173,12 +175,40 @@ describe("dist/flanneld alone in an empty directory", () => {
     assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /, "no stack trace");
   });
 
-  it("extracts native addons into a private $RUNTIME_DIRECTORY/native", async () => {
-    const runtimeDir = join(workDir, "runtime");
-    const r1 = await runExe(["self-check"], isolatedEnv({ RUNTIME_DIRECTORY: runtimeDir }));
-    assert.equal(r1.code, 0, "a missing runtime directory falls back to the next location");
-    assert.ok(!existsSync(runtimeDir), "and is not created");
+  it("falls back to /run/flanneld-ts/native when $RUNTIME_DIRECTORY is missing", async () => {
+    // In a private mount namespace whose /run is a directory of the test's.
+    const missing = join(workDir, "no-such-runtime");
+    const fakeRun = join(workDir, "fake-run");
+    mkdirSync(fakeRun);
+    const script = 'mount --bind "$0" /run && exec "$@"';
+    const r = spawnSync(
+      "unshare",
+      [
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        fakeRun,
+        join(workDir, "flanneld"),
+        "self-check",
+      ],
+      {
+        cwd: workDir,
+        env: isolatedEnv({ RUNTIME_DIRECTORY: missing }),
+        encoding: "utf8",
+        timeout: RUN_TIMEOUT_MS,
+      },
+    );
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.ok(!existsSync(missing), "the missing directory is not created");
+    const files = readdirSync(join(fakeRun, "flanneld-ts", "native")).sort();
+    assert.equal(files.length, 2, files.join(", "));
+  });
 
+  it("extracts native addons into a private $RUNTIME_DIRECTORY/native", async () => {
+    const runtimeDir = join(workDir, "runtime-755");
     mkdirSync(runtimeDir, { mode: 0o755 });
     const r2 = await runExe(["self-check"], isolatedEnv({ RUNTIME_DIRECTORY: runtimeDir }));
     assert.equal(r2.code, 0, r2.stdout + r2.stderr);
