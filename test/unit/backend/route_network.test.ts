@@ -20,6 +20,7 @@ import {
 import type { Lease } from "../../../src/subnet/lease.js";
 import type { LeaseChange } from "../../../src/subnet/lease_watcher.js";
 import { RecordingNetlink } from "../../helpers/recording_netlink.js";
+import { prng } from "../../helpers/prng.js";
 
 const EXT = 2;
 
@@ -29,17 +30,6 @@ after(() => configureLogging({ write: (line) => void process.stderr.write(line) 
 beforeEach(() => {
   logs = [];
 });
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function lease(subnet: string, publicIP: string, backendType = "host-gw"): Lease {
   return {

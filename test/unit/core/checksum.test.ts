@@ -12,6 +12,7 @@ import {
   instantiateCore,
   type CoreExports,
 } from "../../../src/dataplane/wasm/load.js";
+import { prng } from "../../helpers/prng.js";
 
 /** dist/js/test/unit/core/ → dist/ */
 const DIST = new URL("../../../../", import.meta.url);
@@ -28,17 +29,6 @@ function referenceChecksum(data: Uint8Array): number {
   }
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return ~sum & 0xffff;
-}
-
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 function randomBytes(next: () => number, len: number): Uint8Array {

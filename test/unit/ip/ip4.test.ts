@@ -21,18 +21,7 @@ import {
   size4,
   type IP4Net,
 } from "../../../src/ip/ip4.js";
-
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../../helpers/prng.js";
 
 /** First and last address of a network, by plain arithmetic. */
 function range(n: IP4Net): [number, number] {

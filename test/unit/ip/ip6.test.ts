@@ -17,17 +17,7 @@ import {
   parseIP6Net,
   type IP6Net,
 } from "../../../src/ip/ip6.js";
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../../helpers/prng.js";
 
 /** A random address whose groups are often zero, so zero runs of every length occur. */
 function randomIP6(rand: () => number): bigint {

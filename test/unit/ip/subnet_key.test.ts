@@ -8,17 +8,7 @@ import { describe, it } from "node:test";
 import { formatIP4Net } from "../../../src/ip/ip4.js";
 import { formatIP6Net } from "../../../src/ip/ip6.js";
 import { formatSubnetKey, parseSubnetKey, type SubnetKey } from "../../../src/ip/subnet_key.js";
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../../helpers/prng.js";
 
 function view(k: SubnetKey): string[] {
   return k.ip6 === undefined ? [formatIP4Net(k.ip4)] : [formatIP4Net(k.ip4), formatIP6Net(k.ip6)];
