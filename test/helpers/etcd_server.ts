@@ -1,7 +1,7 @@
 /**
  * A real etcd for integration tests: Debian's `etcd` 3.4 on 127.0.0.1 with
- * free ports and a temp data dir, optionally with TLS (a throwaway CA and
- * certificates made with the `openssl` CLI) and the v2 API.
+ * free ports and a temp data dir, optionally with TLS (the throwaway PKI of
+ * certs.ts) and the v2 API.
  *
  * Cleanup is not optional: every server is killed and its directory removed
  * by a node:test `after` hook, and again by process exit/signal handlers in
@@ -19,6 +19,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after } from "node:test";
 import { promisify } from "node:util";
+import { makeCerts, type TestCerts } from "./certs.js";
 
 const run = promisify(execFile);
 
@@ -117,7 +118,7 @@ export async function startEtcd(opts: EtcdServerOptions = {}): Promise<EtcdServe
   const server = new EtcdServer(dir, opts, await freePort(), await freePort());
   live.add(server);
   after(() => server.dispose());
-  if (opts.tls === true) await server.makeCerts();
+  if (opts.tls === true) server.makeCerts();
   await server.start();
   return server;
 }
@@ -131,7 +132,7 @@ export class EtcdServer {
   #proc: ChildProcess | null = null;
   #stderr = "";
   #rootPassword: string | null = null;
-  #tls: EtcdTlsFiles | undefined;
+  #certs: TestCerts | undefined;
   readonly #proxies: TcpProxy[] = [];
 
   constructor(dir: string, opts: EtcdServerOptions, clientPort: number, peerPort: number) {
@@ -152,8 +153,14 @@ export class EtcdServer {
 
   /** The generated certificates (TLS servers only). */
   get tls(): EtcdTlsFiles {
-    if (this.#tls === undefined) throw new Error("This etcd server was started without TLS");
-    return this.#tls;
+    const c = this.#certs;
+    if (c === undefined) throw new Error("This etcd server was started without TLS");
+    return {
+      caFile: c.caFile,
+      certFile: c.clientCertFile,
+      keyFile: c.clientKeyFile,
+      otherCaFile: c.otherCaFile,
+    };
   }
 
   get dataDir(): string {
@@ -179,14 +186,14 @@ export class EtcdServer {
     ];
     if (this.#opts.enableV2 === true) args.push("--enable-v2=true");
     args.push(...(this.#opts.extraArgs ?? []));
-    if (this.#tls !== undefined) {
+    if (this.#certs !== undefined) {
       args.push(
-        `--cert-file=${path.join(this.#dir, "server.crt")}`,
-        `--key-file=${path.join(this.#dir, "server.key")}`,
+        `--cert-file=${this.#certs.serverCertFile}`,
+        `--key-file=${this.#certs.serverKeyFile}`,
       );
       // etcd verifies client certificates whenever it has a trusted CA file.
       if (this.#opts.clientCertAuth !== false) {
-        args.push(`--trusted-ca-file=${this.#tls.caFile}`, "--client-cert-auth=true");
+        args.push(`--trusted-ca-file=${this.#certs.caFile}`, "--client-cert-auth=true");
       }
     }
     this.#stderr = "";
@@ -237,11 +244,11 @@ export class EtcdServer {
   /** Runs `etcdctl` (v3 API) against this server with its TLS files and root user. */
   async etcdctl(...args: string[]): Promise<string> {
     const flags = [`--endpoints=${this.endpoint}`, "--dial-timeout=3s", "--command-timeout=5s"];
-    if (this.#tls !== undefined) {
+    if (this.#certs !== undefined) {
       flags.push(
-        `--cacert=${this.#tls.caFile}`,
-        `--cert=${this.#tls.certFile}`,
-        `--key=${this.#tls.keyFile}`,
+        `--cacert=${this.#certs.caFile}`,
+        `--cert=${this.#certs.clientCertFile}`,
+        `--key=${this.#certs.clientKeyFile}`,
       );
     }
     if (this.#rootPassword !== null) flags.push(`--user=root:${this.#rootPassword}`);
@@ -329,70 +336,12 @@ export class EtcdServer {
     }
   }
 
-  /** Generates a CA, a server cert (127.0.0.1/localhost), a client cert and a foreign CA. */
-  async makeCerts(): Promise<void> {
-    const d = this.#dir;
-    const f = (name: string): string => path.join(d, name);
-    const ssl = (...args: string[]): Promise<unknown> => run("openssl", args, { cwd: d });
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    for (const ca of ["ca", "other-ca"]) {
-      await ssl(
-        "req",
-        "-x509",
-        ...ec,
-        "-keyout",
-        f(`${ca}.key`),
-        "-out",
-        f(`${ca}.crt`),
-        "-days",
-        "2",
-        "-subj",
-        `/CN=flannel test ${ca}`,
-      );
-    }
-    await writeFile(
-      f("server.ext"),
-      "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
-    );
-    await writeFile(f("client.ext"), "extendedKeyUsage=clientAuth\n");
-    for (const [name, cn] of [
-      ["server", "etcd"],
-      ["client", "flanneld"],
-    ] as const) {
-      await ssl(
-        "req",
-        ...ec,
-        "-keyout",
-        f(`${name}.key`),
-        "-out",
-        f(`${name}.csr`),
-        "-subj",
-        `/CN=${cn}`,
-      );
-      await ssl(
-        "x509",
-        "-req",
-        "-in",
-        f(`${name}.csr`),
-        "-CA",
-        f("ca.crt"),
-        "-CAkey",
-        f("ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-out",
-        f(`${name}.crt`),
-        "-extfile",
-        f(`${name}.ext`),
-      );
-    }
-    this.#tls = {
-      caFile: f("ca.crt"),
-      certFile: f("client.crt"),
-      keyFile: f("client.key"),
-      otherCaFile: f("other-ca.crt"),
-    };
+  /**
+   * Generates the test PKI (certs.ts) in the temp dir: a CA, a server certificate for
+   * 127.0.0.1 and localhost, a client certificate and a foreign CA.
+   */
+  makeCerts(): void {
+    this.#certs = makeCerts(this.#dir, ["127.0.0.1"]);
   }
 
   async #waitHealthy(): Promise<void> {
@@ -415,16 +364,17 @@ export class EtcdServer {
 
   async #get(urlPath: string): Promise<string> {
     const url = `${this.endpoint}${urlPath}`;
+    const certs = this.#certs;
     const tlsOpts =
-      this.#tls === undefined
+      certs === undefined
         ? {}
         : {
-            ca: await readFile(this.#tls.caFile),
-            cert: await readFile(this.#tls.certFile),
-            key: await readFile(this.#tls.keyFile),
+            ca: await readFile(certs.caFile),
+            cert: await readFile(certs.clientCertFile),
+            key: await readFile(certs.clientKeyFile),
           };
     return new Promise((resolve, reject) => {
-      const req = (this.#tls === undefined ? http : https).get(
+      const req = (certs === undefined ? http : https).get(
         url,
         { ...tlsOpts, timeout: 1_000 },
         (res) => {
