@@ -455,8 +455,8 @@ export class TcpProxy {
   }
 }
 
-/** A port that was free a moment ago. */
-async function freePort(): Promise<number> {
+/** A loopback TCP port that was free a moment ago (for etcd, or for an endpoint nobody serves). */
+export async function freePort(): Promise<number> {
   const srv = net.createServer();
   await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
   const { port } = srv.address() as net.AddressInfo;

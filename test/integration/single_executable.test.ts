@@ -5,7 +5,7 @@
  * and reach a real etcd started on loopback for this test.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
@@ -15,16 +15,15 @@ import {
   rmSync,
   statSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { freePort, startEtcd } from "../helpers/etcd_server.js";
 
 /** dist/js/test/integration/ → dist/flanneld */
 const EXECUTABLE = fileURLToPath(new URL("../../../flanneld", import.meta.url));
 const RUN_TIMEOUT_MS = 30_000;
-const ETCD_READY_TIMEOUT_MS = 20_000;
 
 interface Result {
   code: number | null;
@@ -33,9 +32,6 @@ interface Result {
 }
 
 let workDir = "";
-let etcd: ChildProcess | undefined;
-let etcdLog = "";
-let etcdUrl = "";
 
 /** The caller's environment minus anything that could help the executable find Node code. */
 function isolatedEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -66,81 +62,18 @@ function runExe(args: string[], env: NodeJS.ProcessEnv = isolatedEnv()): Promise
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error("Cannot pick a free port: no address")),
-      );
-    });
-  });
-}
+describe("dist/flanneld alone in an empty directory", async () => {
+  const etcd = await startEtcd();
 
-async function startEtcd(dataDir: string): Promise<void> {
-  const clientPort = await freePort();
-  const peerPort = await freePort();
-  etcdUrl = `http://127.0.0.1:${clientPort}`;
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
-  etcd = spawn(
-    "etcd",
-    [
-      "--name=flanneld-ts-test",
-      `--data-dir=${dataDir}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=${peerUrl}`,
-      `--initial-advertise-peer-urls=${peerUrl}`,
-      `--initial-cluster=flanneld-ts-test=${peerUrl}`,
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  etcd.stderr?.on("data", (d: Buffer) => (etcdLog = (etcdLog + d.toString()).slice(-4000)));
-  const exited = new Promise<never>((_, reject) => {
-    etcd?.once("error", (err) => reject(new Error(`Cannot start etcd: ${err.message}`)));
-    etcd?.once("exit", (code) => reject(new Error(`etcd exited with ${code}:\n${etcdLog}`)));
-  });
-  const deadline = Date.now() + ETCD_READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const ready = await Promise.race([
-      fetch(`${etcdUrl}/health`).then(
-        (res) => res.ok,
-        () => false,
-      ),
-      exited,
-    ]);
-    if (ready) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`etcd not healthy after ${ETCD_READY_TIMEOUT_MS} ms:\n${etcdLog}`);
-}
-
-async function stopEtcd(): Promise<void> {
-  const child = etcd;
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await gone;
-  clearTimeout(timer);
-}
-
-describe("dist/flanneld alone in an empty directory", () => {
-  before(async () => {
+  before(() => {
     assert.ok(existsSync(EXECUTABLE), `${EXECUTABLE} is missing: run npm run build first`);
     workDir = mkdtempSync(join(tmpdir(), "flanneld-sea-"));
     copyFileSync(EXECUTABLE, join(workDir, "flanneld")); // keeps the mode bits
     // As systemd's RuntimeDirectory= would: it must exist, or the addons go to /run.
     mkdirSync(join(workDir, "runtime"), { mode: 0o700 });
-    await startEtcd(join(workDir, "etcd-data"));
   });
 
-  after(async () => {
-    await stopEtcd();
+  after(() => {
     if (workDir !== "") rmSync(workDir, { recursive: true, force: true });
   });
 
@@ -161,7 +94,7 @@ describe("dist/flanneld alone in an empty directory", () => {
   });
 
   it("self-check --etcd-endpoints reaches a real etcd", async () => {
-    const r = await runExe(["self-check", `--etcd-endpoints=${etcdUrl}`]);
+    const r = await runExe(["self-check", `--etcd-endpoints=${etcd.endpoint}`]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^ok etcd get /m);
     assert.doesNotMatch(r.stdout, /^FAIL/m);
