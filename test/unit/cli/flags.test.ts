@@ -4,11 +4,9 @@
  * it was written), so renaming a flag or changing a default breaks a test.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { envName, FLAGS, REMOVED_FLAGS, usageText } from "../../../src/cli/flags.js";
-
-const FIXTURES = new URL("../../../../../test/fixtures/", import.meta.url);
+import { golden } from "../../helpers/fixtures.js";
 
 function flagLines(): string {
   return FLAGS.map((f) => `${f.name} ${f.kind} ${JSON.stringify(f.default)}`).join("\n") + "\n";
@@ -16,7 +14,7 @@ function flagLines(): string {
 
 describe("FLAGS", () => {
   it("matches the golden flag list exactly (name, kind, default, order)", () => {
-    assert.equal(flagLines(), readFileSync(new URL("flags.txt", FIXTURES), "utf8"));
+    assert.equal(flagLines(), golden("flags.txt"));
   });
 
   it("has no duplicate names", () => {

@@ -26,12 +26,7 @@ import {
 } from "../../../src/config/subnet_env.js";
 import { parseIP4Net } from "../../../src/ip/ip4.js";
 import { parseIP6Net } from "../../../src/ip/ip6.js";
-
-const FIXTURES = new URL("../../../../../test/fixtures/", import.meta.url);
-
-function golden(name: string): string {
-  return readFileSync(new URL(name, FIXTURES), "utf8");
-}
+import { golden } from "../../helpers/fixtures.js";
 
 const CLASSIC: SubnetEnv = {
   network: parseIP4Net("172.33.0.0/16"),

@@ -15,12 +15,7 @@ import {
   runMkDockerOpts,
   type MkDockerOptsArgs,
 } from "../../../src/ops/mk_docker_opts.js";
-
-const FIXTURES = new URL("../../../../../test/fixtures/mk_docker_opts/", import.meta.url);
-
-function golden(name: string): string {
-  return readFileSync(new URL(name, FIXTURES), "utf8");
-}
+import { golden } from "../../helpers/fixtures.js";
 
 const DEFAULTS: MkDockerOptsArgs = {
   flannelEnv: "/run/flannel/subnet.env",
@@ -39,7 +34,7 @@ function args(argv: string[]): MkDockerOptsArgs {
 
 /** The sample subnet.env of flannel's own test. */
 function sample(extra: Record<string, string> = {}): Map<string, string> {
-  const vars = parseDotenv(golden("sample_subnet.env"));
+  const vars = parseDotenv(golden("mk_docker_opts/sample_subnet.env"));
   for (const [k, v] of Object.entries(extra)) vars.set(k, v);
   return vars;
 }
@@ -109,7 +104,7 @@ describe("formatDockerOpts() on the sample env (spec §5.2)", () => {
   ];
   for (const [name, argv, file] of cases) {
     it(`writes ${file} for ${name}`, () => {
-      assert.equal(formatDockerOpts(args(argv), sample()), golden(file));
+      assert.equal(formatDockerOpts(args(argv), sample()), golden(`mk_docker_opts/${file}`));
     });
   }
 
@@ -131,7 +126,7 @@ describe("formatDockerOpts() on the sample env (spec §5.2)", () => {
   it("does not look at FLANNEL_IPMASQ with -m", () => {
     assert.equal(
       formatDockerOpts(args(["-m"]), sample({ FLANNEL_IPMASQ: "yes" })),
-      golden("no_masq.env"),
+      golden("mk_docker_opts/no_masq.env"),
     );
   });
 
@@ -169,7 +164,7 @@ describe("formatDockerOpts() on the sample env (spec §5.2)", () => {
 
   it("lets subnet.env values win over DOCKER_OPT_BIP from the environment", () => {
     const text = formatDockerOpts(args(["-i"]), sample({ DOCKER_OPT_BIP: "--bip=1.2.3.4/8" }));
-    assert.equal(text, golden("individual.env"));
+    assert.equal(text, golden("mk_docker_opts/individual.env"));
   });
 
   it("leaves out options whose source variable is missing", () => {
@@ -188,7 +183,7 @@ describe("formatDockerOpts() on the sample env (spec §5.2)", () => {
       args(["-k", "DOCKER_NETWORK_OPTIONS", "-d", "/run/flannel/docker"]),
       parseDotenv(subnetEnv),
     );
-    assert.equal(text, golden("classic_cluster_docker.env"));
+    assert.equal(text, golden("mk_docker_opts/classic_cluster_docker.env"));
   });
 });
 

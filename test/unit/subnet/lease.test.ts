@@ -4,7 +4,6 @@
  * decode errors that name the field.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { parseIP4 } from "../../../src/ip/ip4.js";
 import { parseIP6 } from "../../../src/ip/ip6.js";
@@ -15,11 +14,11 @@ import {
   sameAttrs,
   type LeaseAttrs,
 } from "../../../src/subnet/lease.js";
+import { golden } from "../../helpers/fixtures.js";
 
-const FIXTURES = new URL("../../../../../test/fixtures/", import.meta.url);
-
-function golden(name: string): string {
-  return readFileSync(new URL(name, FIXTURES), "utf8").replace(/\n$/, "");
+/** A golden lease value: the file without its final newline, which encodeLeaseAttrs() never writes. */
+function leaseJson(name: string): string {
+  return golden(name).replace(/\n$/, "");
 }
 
 const GOLDEN: Array<[string, LeaseAttrs]> = [
@@ -52,7 +51,7 @@ const GOLDEN: Array<[string, LeaseAttrs]> = [
 describe("encodeLeaseAttrs()", () => {
   for (const [file, attrs] of GOLDEN) {
     it(`writes ${file} exactly`, () => {
-      assert.equal(encodeLeaseAttrs(attrs), golden(file));
+      assert.equal(encodeLeaseAttrs(attrs), leaseJson(file));
     });
   }
 
@@ -96,9 +95,9 @@ describe("encodeLeaseAttrs()", () => {
 describe("decodeLeaseAttrs()", () => {
   for (const [file, attrs] of GOLDEN) {
     it(`reads ${file} back and re-encodes it unchanged`, () => {
-      const decoded = decodeLeaseAttrs(golden(file));
+      const decoded = decodeLeaseAttrs(leaseJson(file));
       assert.deepEqual(decoded, attrs);
-      assert.equal(encodeLeaseAttrs(decoded), golden(file));
+      assert.equal(encodeLeaseAttrs(decoded), leaseJson(file));
     });
   }
 
