@@ -213,27 +213,13 @@ export class EtcdServer {
   }
 
   /** SIGTERM, then SIGKILL after a bound; resolves once the process is gone. */
-  async stop(): Promise<void> {
-    const proc = this.#proc;
-    if (proc === null) return;
-    this.#proc = null;
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), STOP_TIMEOUT_MS);
-    await gone;
-    clearTimeout(timer);
+  stop(): Promise<void> {
+    return this.#end("SIGTERM");
   }
 
   /** SIGKILL: an abrupt crash. */
-  async kill(): Promise<void> {
-    const proc = this.#proc;
-    if (proc === null) return;
-    this.#proc = null;
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill("SIGKILL");
-    await gone;
+  kill(): Promise<void> {
+    return this.#end("SIGKILL");
   }
 
   async restart(): Promise<void> {
@@ -342,6 +328,19 @@ export class EtcdServer {
    */
   makeCerts(): void {
     this.#certs = makeCerts(this.#dir, ["127.0.0.1"]);
+  }
+
+  /** Sends `signal` (SIGKILL after STOP_TIMEOUT_MS) and resolves once the process is gone. */
+  async #end(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
+    const proc = this.#proc;
+    if (proc === null) return;
+    this.#proc = null;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), STOP_TIMEOUT_MS);
+    await gone;
+    clearTimeout(timer);
   }
 
   async #waitHealthy(): Promise<void> {
