@@ -7,10 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { after, beforeEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { RouteNetwork } from "../../../src/backend/route_network.js";
 import { formatIP4, parseIP4, parseIP4Net } from "../../../src/ip/ip4.js";
-import { configureLogging } from "../../../src/log.js";
 import {
   MAIN_TABLE,
   NetlinkError,
@@ -21,15 +20,11 @@ import type { Lease } from "../../../src/subnet/lease.js";
 import type { LeaseChange } from "../../../src/subnet/lease_watcher.js";
 import { RecordingNetlink } from "../../helpers/recording_netlink.js";
 import { prng } from "../../helpers/prng.js";
+import { captureLogs } from "../../helpers/log_capture.js";
 
 const EXT = 2;
 
-let logs: string[] = [];
-configureLogging({ write: (line) => void logs.push(line) });
-after(() => configureLogging({ write: (line) => void process.stderr.write(line) }));
-beforeEach(() => {
-  logs = [];
-});
+const logs = captureLogs();
 
 function lease(subnet: string, publicIP: string, backendType = "host-gw"): Lease {
   return {

@@ -4,7 +4,7 @@
  * free one), races, renewal timing, and keeping the lease alive.
  */
 import assert from "node:assert/strict";
-import { after, beforeEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { parseNetworkConfig, type NetworkConfig } from "../../../src/config/network_config.js";
 import { FatalError } from "../../../src/errors.js";
 import {
@@ -15,7 +15,6 @@ import {
   type IP4Net,
 } from "../../../src/ip/ip4.js";
 import { formatSubnetKey, type SubnetKey } from "../../../src/ip/subnet_key.js";
-import { configureLogging } from "../../../src/log.js";
 import { encodeLeaseAttrs, type Lease, type LeaseAttrs } from "../../../src/subnet/lease.js";
 import {
   LEASE_TTL_SECONDS,
@@ -24,17 +23,13 @@ import {
 } from "../../../src/subnet/lease_manager.js";
 import { MemoryRegistry } from "../../../src/subnet/memory_registry.js";
 import { isCompatible } from "../../../src/subnet/subnet_alloc.js";
+import { captureLogs } from "../../helpers/log_capture.js";
 
 const HOUR = 3_600_000;
 const MARGIN = 60 * 60_000;
 const never = new AbortController().signal;
 
-let logs: string[] = [];
-configureLogging({ write: (line) => void logs.push(line) });
-after(() => configureLogging({ write: (line) => void process.stderr.write(line) }));
-beforeEach(() => {
-  logs = [];
-});
+const logs = captureLogs();
 
 function attrs(ip: string, backendType = "host-gw"): LeaseAttrs {
   return { publicIP: parseIP4(ip), publicIPv6: null, backendType };

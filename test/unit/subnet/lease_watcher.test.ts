@@ -5,9 +5,8 @@
  * watchRemoteLeases() over the in-memory registry.
  */
 import assert from "node:assert/strict";
-import { after, beforeEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { formatIP4Net, parseIP4, parseIP4Net, type IP4Net } from "../../../src/ip/ip4.js";
-import { configureLogging } from "../../../src/log.js";
 import { encodeLeaseAttrs, type Lease } from "../../../src/subnet/lease.js";
 import {
   LeaseCache,
@@ -16,13 +15,9 @@ import {
 } from "../../../src/subnet/lease_watcher.js";
 import { MemoryRegistry } from "../../../src/subnet/memory_registry.js";
 import type { BadLease, LeaseEvent, LeaseSnapshot } from "../../../src/subnet/registry.js";
+import { captureLogs } from "../../helpers/log_capture.js";
 
-let logs: string[] = [];
-configureLogging({ write: (line) => void logs.push(line) });
-after(() => configureLogging({ write: (line) => void process.stderr.write(line) }));
-beforeEach(() => {
-  logs = [];
-});
+const logs = captureLogs();
 
 function lease(subnet: string, publicIP: string, mac = "aa:bb:cc:dd:ee:01"): Lease {
   return {
