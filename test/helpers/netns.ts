@@ -69,8 +69,10 @@ export class Proc {
     this.child = child;
     child.stdout?.on("data", (d: Buffer) => (this.stdout += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (this.stderr += d.toString()));
+    // "close", not "exit": it comes after the output pipes are drained, so
+    // stdout/stderr are complete when `exited` resolves.
     this.exited = new Promise((resolve) =>
-      child.on("exit", (code, sig) => resolve(code ?? (sig !== null ? -1 : null))),
+      child.on("close", (code, sig) => resolve(code ?? (sig !== null ? -1 : null))),
     );
   }
 
