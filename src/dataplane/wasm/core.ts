@@ -1,84 +1,157 @@
 /**
- * Typed façade over the packet core's raw exports: the only code that
- * touches core memory. It reads the I/O region's place from the module at
- * load time and rebuilds its view whenever `memory.buffer` changes (growth
- * detaches the old buffer).
+ * The packet core for embedders and for the daemon's data plane:
+ *
+ *   const core = await PacketCore.load({ slotCount: 64 });
+ *   core.routes.add("10.5.1.0/24", peerId);
+ *
+ * load() compiles the WASM module once per byte array, instantiates it
+ * with no imports, checks its ABI version and reserves all its memory
+ * (init). Each PacketCore owns one instance; workers create their own.
+ * The sub-APIs (routes, codec, offload) are thin typed wrappers over the
+ * numeric exports; packet bytes move through `memory` (CoreMemory).
  */
+import { check, requireExports, type ChecksumExports, type LayoutExports } from "./abi.js";
 import { coreWasmBytes } from "./core_bytes.js";
-import { compileCore, instantiateCore, type CoreExports } from "./load.js";
+import { compileCore, instantiateCore } from "./load.js";
+import { CoreMemory } from "./memory.js";
+import { Codec } from "./codec.js";
+import { Offload } from "./offload.js";
+import { Routes } from "./routes.js";
 
 /** The ABI version this façade speaks; the core must report the same. */
-export const CORE_ABI_VERSION = 1;
+export const CORE_ABI_VERSION = 2;
 
-/** What the core's checksum() returns when a range leaves the I/O region. */
-const STATUS_OUT_OF_RANGE = 0xffffffff;
+/** Capacities reserved at load time (memory never grows afterwards). */
+export interface CoreOptions {
+  /** Packet buffers for reads (default 64). */
+  readonly slotCount?: number;
+  /** Bytes per slot, headroom included (default 64 KiB + 1 KiB: a TSO super-segment). */
+  readonly slotSize?: number;
+  /** Result buffers of split/coalesce (default 64). */
+  readonly outCount?: number;
+  /** Bytes per result buffer (default 2 KiB: one MTU-sized packet plus headroom). */
+  readonly outSize?: number;
+  /** IPv4 routes (default 65,536). */
+  readonly routeCap?: number;
+  /** IPv4 table chunks of 1 KiB (default 2,048; see README "Embedding the packet core"). */
+  readonly chunkCap?: number;
+  /** IPv6 routes (default 4,096). */
+  readonly route6Cap?: number;
+  /** Next hops (default 65,536). */
+  readonly peerCap?: number;
+  /** The module's bytes (default: the release build embedded in this program). */
+  readonly bytes?: Uint8Array;
+}
 
-/** A loaded packet core instance. */
+export const DEFAULT_CORE_OPTIONS = {
+  slotCount: 64,
+  slotSize: 65536 + 1024,
+  outCount: 64,
+  outSize: 2048,
+  routeCap: 65536,
+  chunkCap: 2048,
+  route6Cap: 4096,
+  peerCap: 65536,
+} as const;
+
+const LAYOUT_EXPORTS = [
+  "memoryTop",
+  "headroom",
+  "scratchBase",
+  "slotBase",
+  "slotSize",
+  "slotCount",
+  "slotLenBase",
+  "slotOffBase",
+  "slotVerdictBase",
+  "slotAuxBase",
+  "outBase",
+  "outSize",
+  "outCount",
+  "outLenBase",
+  "outOffBase",
+  "outVerdictBase",
+  "outAuxBase",
+  "countersBase",
+  "countersReset",
+] as const;
+const CHECKSUM_EXPORTS = [
+  "checksum",
+  "sumPartial",
+  "pseudoSum4",
+  "pseudoSum6",
+  "csumUpdate16",
+] as const;
+
+/** A loaded, initialised packet core instance. */
 export class PacketCore {
-  readonly #core: CoreExports;
-  readonly #ioBase: number;
-  readonly #ioSize: number;
-  #io: Uint8Array;
+  /** Raw exports, for code that drives the core in batches (the data plane). */
+  readonly exports: LayoutExports & ChecksumExports & Record<string, unknown>;
+  readonly memory: CoreMemory;
+  readonly routes: Routes;
+  readonly codec: Codec;
+  readonly offload: Offload;
 
-  private constructor(core: CoreExports) {
-    this.#core = core;
-    this.#ioBase = core.ioBase() >>> 0;
-    this.#ioSize = core.ioSize() >>> 0;
-    this.#io = this.#view();
+  private constructor(exports: LayoutExports & ChecksumExports & Record<string, unknown>) {
+    this.exports = exports;
+    this.memory = new CoreMemory(exports);
+    this.routes = new Routes(exports, this.memory);
+    this.codec = new Codec(exports, this.memory);
+    this.offload = new Offload(exports, this.memory);
   }
 
   /**
-   * Compiles (once per byte array) and instantiates the core. Defaults to
-   * the release build embedded in or next to this program. Rejects when
-   * the module is invalid, imports anything, or speaks another ABI version.
+   * Compiles (once per byte array), instantiates and initialises a core.
+   * Rejects when the module is invalid, imports anything, speaks another
+   * ABI version, or the capacities are out of range or do not fit.
    */
-  static async load(bytes: Uint8Array = coreWasmBytes()): Promise<PacketCore> {
-    const core = await instantiateCore(await compileCore(bytes));
-    const version = core.abiVersion() >>> 0;
+  static async load(options: CoreOptions = {}): Promise<PacketCore> {
+    const o = { ...DEFAULT_CORE_OPTIONS, ...options };
+    const raw = await instantiateCore(await compileCore(options.bytes ?? coreWasmBytes()));
+    const exports = raw as unknown as LayoutExports & ChecksumExports & Record<string, unknown>;
+    const version = exports.abiVersion() >>> 0;
     if (version !== CORE_ABI_VERSION) {
       throw new Error(
         `Cannot use the packet core: ABI version ${version}, expected ${CORE_ABI_VERSION}`,
       );
     }
-    return new PacketCore(core);
+    requireExports(exports, LAYOUT_EXPORTS, "layout");
+    requireExports(exports, CHECKSUM_EXPORTS, "checksums");
+    check(
+      exports.init(
+        o.slotCount,
+        o.slotSize,
+        o.outCount,
+        o.outSize,
+        o.routeCap,
+        o.chunkCap,
+        o.route6Cap,
+        o.peerCap,
+      ),
+      "Cannot initialise the packet core",
+    );
+    return new PacketCore(exports);
   }
 
   /** ABI version reported by the module. */
   abiVersion(): number {
-    return this.#core.abiVersion() >>> 0;
-  }
-
-  /** Size of the I/O region in bytes: the largest input checksum() accepts. */
-  get ioSize(): number {
-    return this.#ioSize;
+    return this.exports.abiVersion() >>> 0;
   }
 
   /**
    * RFC 1071 Internet checksum of `data`, inverted: the 16-bit value to
    * store big-endian in a checksum field (0 when verifying a correct
-   * header). Copies `data` into the I/O region; throws RangeError when it
-   * is larger than `ioSize`.
+   * header). Copies `data` into the scratch area, or slot 0 when larger.
    */
   checksum(data: Uint8Array): number {
-    if (data.length > this.#ioSize) {
+    const at = data.length <= 4096 ? this.memory.scratch : this.memory.bufferAddr("slots", 0);
+    const room = data.length <= 4096 ? 4096 : this.memory.region("slots").size;
+    if (data.length > room) {
       throw new RangeError(
-        `Cannot checksum ${data.length} bytes: the I/O region holds ${this.#ioSize}`,
+        `Cannot checksum ${data.length} bytes: the largest buffer holds ${room}`,
       );
     }
-    this.#region().set(data, 0);
-    const result = this.#core.checksum(0, data.length) >>> 0;
-    if (result === STATUS_OUT_OF_RANGE) {
-      throw new RangeError(`Cannot checksum ${data.length} bytes: the core rejected the range`);
-    }
-    return result;
-  }
-
-  #region(): Uint8Array {
-    if (this.#io.buffer !== this.#core.memory.buffer) this.#io = this.#view();
-    return this.#io;
-  }
-
-  #view(): Uint8Array {
-    return new Uint8Array(this.#core.memory.buffer, this.#ioBase, this.#ioSize);
+    this.memory.u8.set(data, at);
+    return check(this.exports.checksum(at, data.length), "checksum");
   }
 }

@@ -19,15 +19,8 @@ export interface WasmMemory {
   readonly buffer: ArrayBuffer;
 }
 
-/** Raw exports of the core ABI (see assembly/index.ts). All values are i32. */
-export interface CoreExports {
-  readonly memory: WasmMemory;
-  abiVersion(): number;
-  ioBase(): number;
-  ioSize(): number;
-  /** Inverted RFC 1071 sum of [ioBase+off, +len), or -1 (0xFFFFFFFF as i32) when out of range. */
-  checksum(off: number, len: number): number;
-}
+/** What instantiateCore() returns: the raw exports, checked for the start-up ones. */
+export type RawExports = Record<string, unknown> & { readonly memory: WasmMemory };
 
 interface WasmApi {
   compile(bytes: Uint8Array): Promise<WasmModule>;
@@ -38,7 +31,8 @@ interface WasmApi {
 
 const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-const EXPORTED_FUNCTIONS = ["abiVersion", "ioBase", "ioSize", "checksum"] as const;
+/** Exports checked here; each façade checks the ones it wraps (abi.ts requireExports). */
+const EXPORTED_FUNCTIONS = ["abiVersion", "init"] as const;
 
 const compiled = new WeakMap<Uint8Array, Promise<WasmModule>>();
 
@@ -71,7 +65,7 @@ async function compile(bytes: Uint8Array): Promise<WasmModule> {
 }
 
 /** Instantiates a compiled core with no imports and checks its exports. */
-export async function instantiateCore(module: WasmModule): Promise<CoreExports> {
+export async function instantiateCore(module: WasmModule): Promise<RawExports> {
   const { exports } = await wasm.instantiate(module, {});
   if (!(exports["memory"] instanceof wasm.Memory)) {
     throw new Error("Cannot use the packet core: it does not export its memory");
@@ -81,5 +75,5 @@ export async function instantiateCore(module: WasmModule): Promise<CoreExports> 
       throw new Error(`Cannot use the packet core: export ${name} is missing`);
     }
   }
-  return exports as unknown as CoreExports;
+  return exports as RawExports;
 }

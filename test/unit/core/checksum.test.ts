@@ -1,35 +1,16 @@
 /**
- * The core's RFC 1071 checksum against the textbook loop, on seeded random
- * inputs, for both the release and the debug build (they differ in
- * optimisation and assertions, so both must agree with the reference).
+ * The core's checksums against the textbook loop on seeded random inputs,
+ * on the release and the debug build: the full checksum, chained partial
+ * sums, pseudo-header sums and the RFC 1624 incremental update.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { PacketCore } from "../../../src/dataplane/wasm/core.js";
-import {
-  compileCore,
-  instantiateCore,
-  type CoreExports,
-} from "../../../src/dataplane/wasm/load.js";
+import { STATUS } from "../../../src/dataplane/wasm/abi.js";
+import { BUILDS, loadCore, textbookChecksum } from "../../helpers/core.js";
 import { prng } from "../../helpers/prng.js";
 
-/** dist/js/test/unit/core/ → dist/ */
-const DIST = new URL("../../../../", import.meta.url);
-const BUILDS = { release: "core.wasm", debug: "core.debug.wasm" } as const;
-const OUT_OF_RANGE = 0xffffffff;
 const CASES = 500;
 const MAX_LEN = 1500; // one Ethernet MTU
-
-/** The textbook loop: big-endian 16-bit words, odd byte padded, fold, invert. */
-function referenceChecksum(data: Uint8Array): number {
-  let sum = 0;
-  for (let i = 0; i < data.length; i += 2) {
-    sum += ((data[i] ?? 0) << 8) | (data[i + 1] ?? 0);
-  }
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
 
 function randomBytes(next: () => number, len: number): Uint8Array {
   const out = new Uint8Array(len);
@@ -39,84 +20,133 @@ function randomBytes(next: () => number, len: number): Uint8Array {
   return out;
 }
 
-function bytesOf(build: keyof typeof BUILDS): Uint8Array {
-  return readFileSync(new URL(BUILDS[build], DIST));
-}
-
-async function rawCore(bytes: Uint8Array): Promise<CoreExports> {
-  return instantiateCore(await compileCore(bytes));
-}
-
-for (const build of ["release", "debug"] as const) {
-  describe(`checksum() in the ${build} build`, () => {
-    it("reports ABI version 1", async () => {
-      const core = await PacketCore.load(bytesOf(build));
-      assert.equal(core.abiVersion(), 1);
+for (const build of BUILDS) {
+  describe(`checksums in the ${build} build`, () => {
+    it("reports ABI version 2", async () => {
+      assert.equal((await loadCore(build)).abiVersion(), 2);
     });
 
     it("matches the RFC 1071 §3 example", async () => {
-      const core = await PacketCore.load(bytesOf(build));
-      const example = Uint8Array.of(0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7);
-      assert.equal(core.checksum(example), 0x220d);
+      const core = await loadCore(build);
+      assert.equal(
+        core.checksum(Uint8Array.of(0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7)),
+        0x220d,
+      );
     });
 
     it("matches the textbook loop on seeded random inputs of 0..1500 bytes", async () => {
-      const core = await PacketCore.load(bytesOf(build));
+      const core = await loadCore(build);
       const next = prng(0x1071);
-      const lengths = [0, 1, 2, 3, 4, 5, 1499, MAX_LEN];
+      const lengths = [0, 1, 2, 3, 4, 5, 7, 8, 9, 1499, MAX_LEN];
       for (let i = 0; i < CASES; i++) lengths.push(Math.floor(next() * (MAX_LEN + 1)));
       for (const len of lengths) {
         const data = randomBytes(next, len);
-        assert.equal(core.checksum(data), referenceChecksum(data), `length ${len}`);
+        assert.equal(core.checksum(data), textbookChecksum(data), `length ${len}`);
       }
     });
 
-    it("gives the same result at any offset in the I/O region", async () => {
-      const raw = await rawCore(bytesOf(build));
+    it("gives the same result at any address and for a 64 KiB input", async () => {
+      const core = await loadCore(build);
+      const x = core.exports;
       const next = prng(0x1624);
+      const slot = core.memory.bufferAddr("slots", 1);
       for (let i = 0; i < 100; i++) {
         const len = Math.floor(next() * (MAX_LEN + 1));
-        const off = Math.floor(next() * (raw.ioSize() - len + 1));
+        const at = slot + Math.floor(next() * 4000);
         const data = randomBytes(next, len);
-        new Uint8Array(raw.memory.buffer, raw.ioBase() + off, len).set(data);
-        assert.equal(
-          raw.checksum(off, len) >>> 0,
-          referenceChecksum(data),
-          `off ${off} len ${len}`,
-        );
+        core.memory.u8.set(data, at);
+        assert.equal(x.checksum(at, len) >>> 0, textbookChecksum(data), `at ${at} len ${len}`);
+      }
+      const big = randomBytes(next, 65535);
+      assert.equal(core.checksum(big), textbookChecksum(big));
+    });
+
+    it("chains partial sums: header sum continued over the payload", async () => {
+      const core = await loadCore(build);
+      const x = core.exports;
+      const next = prng(7);
+      const at = core.memory.scratch;
+      for (let i = 0; i < 200; i++) {
+        const a = randomBytes(next, 2 * Math.floor(next() * 40)); // even length: words stay aligned
+        const b = randomBytes(next, Math.floor(next() * 200));
+        core.memory.u8.set(a, at);
+        core.memory.u8.set(b, at + 1024);
+        const sa = x.sumPartial(at, a.length, 0) >>> 0;
+        const sab = x.sumPartial(at + 1024, b.length, sa) >>> 0;
+        const whole = new Uint8Array([...a, ...b]);
+        assert.equal(~sab & 0xffff, textbookChecksum(whole));
       }
     });
 
-    it("returns 0 over data that carries its own checksum", async () => {
-      const core = await PacketCore.load(bytesOf(build));
-      const header = randomBytes(prng(20), 20);
-      header[10] = header[11] = 0;
-      const sum = core.checksum(header);
-      header[10] = sum >>> 8;
-      header[11] = sum & 0xff;
-      assert.equal(core.checksum(header), 0);
+    it("sums the IPv4 and IPv6 pseudo-headers as a checksum over their bytes does", async () => {
+      const core = await loadCore(build);
+      const x = core.exports;
+      const next = prng(9);
+      for (let i = 0; i < 200; i++) {
+        const src = (next() * 2 ** 32) >>> 0;
+        const dst = (next() * 2 ** 32) >>> 0;
+        const len = Math.floor(next() * 65536);
+        const ph = new Uint8Array(12);
+        const dv = new DataView(ph.buffer);
+        dv.setUint32(0, src);
+        dv.setUint32(4, dst);
+        dv.setUint8(9, 6);
+        dv.setUint16(10, len);
+        assert.equal(~x.pseudoSum4(src, dst, 6, len) & 0xffff, textbookChecksum(ph));
+
+        const s6 = randomBytes(next, 16);
+        const d6 = randomBytes(next, 16);
+        const at = core.memory.scratch;
+        core.memory.u8.set(s6, at);
+        core.memory.u8.set(d6, at + 16);
+        const ph6 = new Uint8Array(40);
+        ph6.set(s6, 0);
+        ph6.set(d6, 16);
+        new DataView(ph6.buffer).setUint32(32, len);
+        ph6[39] = 17;
+        assert.equal(~x.pseudoSum6(at, at + 16, 17, len) & 0xffff, textbookChecksum(ph6));
+      }
     });
 
-    it("returns 0xFFFFFFFF when off + len leaves the I/O region", async () => {
-      const raw = await rawCore(bytesOf(build));
-      const size = raw.ioSize();
+    it("updates a checksum incrementally as RFC 1624 says (eqn. 3)", async () => {
+      const core = await loadCore(build);
+      const x = core.exports;
+      const next = prng(1624);
+      for (let i = 0; i < 500; i++) {
+        const words = Array.from({ length: 10 }, () => Math.floor(next() * 65536));
+        if (i % 50 === 0) words.fill(0xffff); // the RFC's corner case: sums of all ones
+        const bytes = (w: number[]): Uint8Array =>
+          Uint8Array.from(w.flatMap((v) => [v >> 8, v & 0xff]));
+        const before = textbookChecksum(bytes(words));
+        const k = Math.floor(next() * 10);
+        const old = words[k]!;
+        words[k] = Math.floor(next() * 65536);
+        const updated = x.csumUpdate16(before, old, words[k]!) >>> 0;
+        // Equal as ones' complement numbers: 0x0000 and 0xffff both mean zero.
+        const want = textbookChecksum(bytes(words));
+        assert.ok(updated === want || updated + want === 0xffff, `${updated} vs ${want}`);
+      }
+    });
+
+    it("returns ERR_OUT_OF_RANGE for ranges outside the reserved memory, never trapping", async () => {
+      const core = await loadCore(build);
+      const x = core.exports;
+      const top = core.memory.top;
       const outside: Array<[number, number]> = [
-        [size, 1],
-        [0, size + 1],
-        [size - 1, 2],
-        [1, 0xffffffff], // would wrap to 0 with a plain off + len
+        [top, 1],
+        [top - 1, 2],
+        [0, 16], // compiler's static data
+        [core.memory.scratch, 0xffffffff], // would wrap with a plain addr + len
         [0xffffffff, 1],
       ];
-      for (const [off, len] of outside) {
-        assert.equal(raw.checksum(off, len) >>> 0, OUT_OF_RANGE, `off ${off} len ${len}`);
+      for (const [addr, len] of outside) {
+        assert.equal(
+          x.checksum(addr, len) >>> 0,
+          STATUS.ERR_OUT_OF_RANGE,
+          `addr ${addr} len ${len}`,
+        );
       }
-      assert.equal(raw.checksum(size, 0) >>> 0, 0xffff, "empty range at the end is valid");
-      assert.notEqual(raw.checksum(0, size) >>> 0, OUT_OF_RANGE, "the whole region is valid");
-    });
-
-    it("PacketCore.checksum() throws RangeError on data larger than the I/O region", async () => {
-      const core = await PacketCore.load(bytesOf(build));
-      assert.throws(() => core.checksum(new Uint8Array(core.ioSize + 1)), RangeError);
+      assert.equal(x.checksum(top, 0) >>> 0, 0xffff, "an empty range at the end is valid");
     });
   });
 }

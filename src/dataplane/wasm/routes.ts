@@ -1,0 +1,11 @@
+/**
+ * PLACEHOLDER façade: the real implementation replaces this file.
+ */
+import type { CoreMemory } from "./memory.js";
+
+export class Routes {
+  constructor(
+    readonly exports: Record<string, unknown>,
+    readonly memory: CoreMemory,
+  ) {}
+}
