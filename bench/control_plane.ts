@@ -15,28 +15,11 @@ import { join } from "node:path";
 import { Cluster, CLASSIC_PREFIX, EXE, REPO, type ClusterNode } from "../test/helpers/cluster.js";
 import { waitFor } from "../test/helpers/netns.js";
 import { RouteMonitor } from "./route_monitor.js";
+import { median, printTable, type Row } from "./table.js";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 5);
 const PEERS = 999;
 const TOOL = join(REPO, "dist/js/bench/etcd_tool.js");
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0
-    ? NaN
-    : s.length % 2 === 1
-      ? s[(s.length - 1) / 2]!
-      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
-interface Row {
-  figure: string;
-  value: number;
-  unit: string;
-  baselineName: string;
-  baseline: number;
-  target?: string;
-}
 
 const rows: Row[] = [];
 
@@ -239,26 +222,7 @@ async function manyPeers(): Promise<void> {
 }
 
 function print(): void {
-  const fmt = (v: number): string =>
-    Number.isNaN(v) ? "" : v >= 100 ? v.toFixed(0) : v.toFixed(1);
-  const head = ["figure", "value", "baseline (same run)", "", "ratio", "target"];
-  const body = rows.map((r) => [
-    r.figure,
-    `${fmt(r.value)} ${r.unit}`,
-    r.baselineName,
-    Number.isNaN(r.baseline) ? "" : `${fmt(r.baseline)} ${r.unit}`,
-    Number.isNaN(r.baseline) ? "" : `${(r.value / r.baseline).toFixed(2)}×`,
-    r.target ?? "",
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd();
-  process.stdout.write(`\ncontrol plane, host-gw (median of ${RUNS} runs where repeated)\n`);
-  process.stdout.write(line(head) + "\n" + widths.map((w) => "-".repeat(w)).join("  ") + "\n");
-  for (const b of body) process.stdout.write(line(b) + "\n");
+  printTable(`control plane, host-gw (median of ${RUNS} runs where repeated)`, rows);
 }
 
 async function main(): Promise<void> {
