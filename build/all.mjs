@@ -1,10 +1,12 @@
 /**
- * `npm run build`: wasm → tsc (dist/js) → bundle → single executable.
+ * `npm run build`: wasm → tsc (dist/js) → bundle → embeddable core module
+ * (dist/core/core.mjs) → single executable.
  * Steps run in order; the first failure stops the build with one line
  * naming the step and the reason (a step's tool may have printed details
  * above it), and exit status 1.
  */
 import { buildBundle } from "./bundle.mjs";
+import { buildCoreModule } from "./core_module.mjs";
 import { buildSea } from "./sea.mjs";
 import { describe, rootPath, run } from "./util.mjs";
 import { buildWasm } from "./wasm.mjs";
@@ -15,6 +17,7 @@ const STEPS = [
   ["wasm", () => buildWasm()],
   ["tsc", () => run(process.execPath, [TSC, "-p", "tsconfig.json"]).then(() => "compiled")],
   ["bundle", () => buildBundle()],
+  ["core module", () => buildCoreModule()],
   ["sea", () => buildSea()],
 ];
 

@@ -1,7 +1,8 @@
 /**
  * esbuild plugin: replaces src/dataplane/wasm/core_bytes.ts, which reads
  * dist/core.wasm next to the compiled JS in dev, with a module that embeds
- * the release core as base64 and decodes it once on first use.
+ * the release core as base64 and decodes it once on first use. Used by
+ * both bundles: the executable's and the embeddable core module.
  */
 import { readFileSync } from "node:fs";
 import { rootPath } from "../util.mjs";
@@ -22,11 +23,13 @@ export function wasmInlinePlugin() {
         } catch (err) {
           return { errors: [{ text: `Cannot embed ${CORE_WASM}: ${err.message}` }] };
         }
+        // atob, not Buffer: the same module serves the embeddable core
+        // bundle, which runs in browsers and Deno too.
         const contents = [
           `const CORE_WASM_BASE64 = ${JSON.stringify(base64)};`,
           "let bytes;",
           "export function coreWasmBytes() {",
-          '  bytes ??= new Uint8Array(Buffer.from(CORE_WASM_BASE64, "base64"));',
+          "  bytes ??= Uint8Array.from(atob(CORE_WASM_BASE64), (c) => c.charCodeAt(0));",
           "  return bytes;",
           "}",
         ].join("\n");
