@@ -36,6 +36,19 @@ export {
 export { checksum, sumPartial, pseudoSum4, pseudoSum6, csumUpdate16 } from "./checksum";
 
 // --- routes and peers (lpm.ts, lpm6.ts, peers.ts) ---
+export {
+  peerSet,
+  peerDel,
+  peerClear,
+  peerValid,
+  peerIp4,
+  peerPort,
+  peerMacHi,
+  peerMacLo,
+  peerFind4,
+  peerCount,
+  peerCapacity,
+} from "./peers";
 
 // --- forwarding step and codecs (forward.ts, ipv4.ts, icmp.ts, vxlan.ts, udp_encap.ts) ---
 
