@@ -37,6 +37,16 @@ export { checksum, sumPartial, pseudoSum4, pseudoSum6, csumUpdate16 } from "./ch
 
 // --- routes and peers (lpm.ts, lpm6.ts, peers.ts) ---
 export {
+  route4Add,
+  route4Del,
+  route4Lookup,
+  route4Count,
+  route4ChunksUsed,
+  route4FixedBytes,
+  route4Clear,
+} from "./lpm";
+export { route4LookupBatch, route4LookupPackets } from "./lpm_batch";
+export {
   peerSet,
   peerDel,
   peerClear,
