@@ -46,6 +46,7 @@ export {
   route4Clear,
 } from "./lpm";
 export { route4LookupBatch, route4LookupPackets } from "./lpm_batch";
+export { route6Add, route6Del, route6Lookup, route6Count, route6Clear } from "./lpm6";
 export {
   peerSet,
   peerDel,
