@@ -62,5 +62,8 @@ export {
 } from "./peers";
 
 // --- forwarding step and codecs (forward.ts, ipv4.ts, icmp.ts, vxlan.ts, udp_encap.ts) ---
+export { forwardTx, forwardRx } from "./forward";
+export { setLocal4 } from "./icmp";
+export { udpEncap, udpDecap } from "./udp_encap";
 
 // --- offloads (vnet.ts, gso.ts, gro.ts) ---

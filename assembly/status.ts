@@ -70,5 +70,12 @@ export const D_MAC: u32 = 25;
 export const D_CHECKSUM: u32 = 26;
 /** Datagram source is not the underlay address of a known peer. */
 export const D_SOURCE: u32 = 27;
+/**
+ * A buffer's len/off leave the buffer, or too little headroom is left for
+ * headers to prepend: a host bug, not a wire error (counted with 0 bytes).
+ */
+export const D_BUFFER: u32 = 28;
+/** The peer in the aux word has no VTEP MAC to address (unknown peer, or a lease without one). */
+export const D_NO_PEER: u32 = 29;
 /** Number of verdict codes (size of the counters array). */
 export const VERDICT_COUNT: u32 = 32;

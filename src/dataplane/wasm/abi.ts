@@ -82,6 +82,8 @@ export const VERDICT = {
   MAC: 25,
   CHECKSUM: 26,
   SOURCE: 27,
+  BUFFER: 28,
+  NO_PEER: 29,
 } as const;
 
 /** Number of verdict counters. */
