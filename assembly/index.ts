@@ -65,5 +65,6 @@ export {
 export { forwardTx, forwardRx } from "./forward";
 export { setLocal4 } from "./icmp";
 export { udpEncap, udpDecap } from "./udp_encap";
+export { vxlanSetLocal, vxlanEncap, vxlanDecap } from "./vxlan";
 
 // --- offloads (vnet.ts, gso.ts, gro.ts) ---
