@@ -68,3 +68,5 @@ export { udpEncap, udpDecap } from "./udp_encap";
 export { vxlanSetLocal, vxlanEncap, vxlanDecap } from "./vxlan";
 
 // --- offloads (vnet.ts, gso.ts, gro.ts) ---
+export { gsoSplit } from "./gso";
+export { groCoalesce } from "./gro";
