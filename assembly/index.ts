@@ -12,6 +12,7 @@ export {
   abiVersion,
   init,
   memoryTop,
+  ioTop,
   headroom,
   scratchBase,
   slotBase,

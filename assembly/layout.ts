@@ -19,6 +19,10 @@
  *     IPv6 route tables, coalescing state)
  *   memoryTop() .. end of reserved memory (grow refused beyond it)
  *
+ * Addresses passed by the host (checksum ranges, batch arrays, IPv6
+ * addresses) must lie in scratch, slots, out or their side arrays, which
+ * end at ioTop(); see inBounds.
+ *
  * The host reads every base address from the exported getters after init()
  * and never computes them itself. Two instances never share memory; a
  * worker owns its instance.
@@ -51,6 +55,7 @@ const PAGE: u64 = 65536;
 
 let initialised = false;
 let regionsStart: usize = 0;
+let ioEnd: usize = 0;
 let top: usize = 0;
 
 let scratch: usize = 0;
@@ -92,11 +97,13 @@ export function isInitialised(): bool {
 }
 
 /**
- * True when [addr, addr + len) lies inside the reserved regions (never the
- * compiler's static data). Unsigned compares, no overflow.
+ * True when [addr, addr + len) lies inside the I/O regions the host may
+ * name: scratch, slots, out buffers and their side arrays — never the
+ * compiler's static data, the counters or a module's tables, which a bad
+ * host address could otherwise corrupt. Unsigned compares, no overflow.
  */
 export function inBounds(addr: usize, len: usize): bool {
-  return addr >= regionsStart && addr <= top && len <= top - addr;
+  return addr >= regionsStart && addr <= ioEnd && len <= ioEnd - addr;
 }
 
 /** ABI version of this module; the host compares it with the one it was built for. */
@@ -153,6 +160,7 @@ export function init(
   outOff = reserve(<u64>nOut * 4);
   outVerdict = reserve(<u64>nOut * 4);
   outAux = reserve(<u64>nOut * 4);
+  ioEnd = top;
   counters = reserve(<u64>VERDICT_COUNT * 16);
   if (!peersReserve(peerCap)) return ERR_BAD_ARGUMENT;
   if (!lpm4Reserve(routeCap, chunkCap)) return ERR_BAD_ARGUMENT;
@@ -171,6 +179,11 @@ export function init(
 /** End of reserved memory: every valid address is below it. */
 export function memoryTop(): usize {
   return top;
+}
+
+/** End of the I/O regions: addresses the host passes must lie below it (see inBounds). */
+export function ioTop(): usize {
+  return ioEnd;
 }
 
 export function headroom(): u32 {

@@ -20,6 +20,7 @@ export interface LayoutExports {
     peerCap: number,
   ): number;
   memoryTop(): number;
+  ioTop(): number;
   headroom(): number;
   scratchBase(): number;
   slotBase(): number;

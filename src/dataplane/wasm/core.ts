@@ -56,6 +56,7 @@ export const DEFAULT_CORE_OPTIONS = {
 
 const LAYOUT_EXPORTS = [
   "memoryTop",
+  "ioTop",
   "headroom",
   "scratchBase",
   "slotBase",

@@ -33,6 +33,8 @@ export class CoreMemory {
   #dv: DataView;
   /** End of reserved memory. */
   readonly top: number;
+  /** End of the I/O regions: addresses passed to the core must lie below it. */
+  readonly ioTop: number;
   readonly headroom: number;
   readonly scratch: number;
   readonly counters: number;
@@ -46,6 +48,7 @@ export class CoreMemory {
     this.#dv = new DataView(this.#buffer);
     const u = (n: number): number => n >>> 0;
     this.top = u(exports.memoryTop());
+    this.ioTop = u(exports.ioTop());
     this.headroom = u(exports.headroom());
     this.scratch = u(exports.scratchBase());
     this.counters = u(exports.countersBase());
