@@ -60,7 +60,7 @@ import {
 } from "./layout";
 import { store16be } from "./bytes";
 import { sumRaw } from "./checksum";
-import { copySum } from "./csum_copy";
+import { copySum, hdrCopySum } from "./csum_copy";
 import { ERR_BAD_ARGUMENT, ERR_NO_SPACE, ERR_NOT_INITIALISED, ERR_OUT_OF_RANGE } from "./status";
 import {
   VNET_F_NEEDS_CSUM,
@@ -245,9 +245,8 @@ function merge(j: u32, pkt: usize): bool {
   const l3 = flowGet(j, F_L3LEN);
   const tcp = pkt + segIpHL;
   const tcpLen = segThl + segPayload;
-  let s = sumRaw(tcp, segThl, pseudo(flowGet(j, F_ADDR_SUM), tcpLen));
-  s = copySum(ip + l3, tcp + segThl, segPayload, s);
-  if (s != 0xffff) return false;
+  const ph = pseudo(flowGet(j, F_ADDR_SUM), tcpLen);
+  if (hdrCopySum(tcp, segThl, ip + l3, tcp + segThl, segPayload, ph) != 0xffff) return false;
   flowSet(j, F_L3LEN, l3 + segPayload);
   flowSet(j, F_SEGS, flowGet(j, F_SEGS) + 1);
   flowSet(j, F_NEXT_SEQ, flowGet(j, F_NEXT_SEQ) + segPayload);

@@ -44,7 +44,7 @@ import {
 } from "./layout";
 import { load16be, load32be, store16be, store32be } from "./bytes";
 import { pseudoSum4, pseudoSum6Raw, sumRaw } from "./checksum";
-import { copySum } from "./csum_copy";
+import { hdrCopySum } from "./csum_copy";
 import {
   ERR_BAD_ARGUMENT,
   ERR_MALFORMED,
@@ -222,9 +222,7 @@ function writeSegments(
       store16be(dst + 4, thl + seg);
       s = pseudoSum6Raw(dst + 8, dst + 24, IPPROTO_TCP, thl + seg);
     }
-    s = sumRaw(tcp, thl, s);
-    s = copySum(tcp + thl, from, seg, s);
-    store16be(tcp + 16, ~s);
+    store16be(tcp + 16, ~hdrCopySum(tcp, thl, tcp + thl, from, seg, s));
     setOut(outFirst + k, hdrLen + seg);
     from += seg;
     left -= seg;
