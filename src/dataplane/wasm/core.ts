@@ -18,6 +18,15 @@ import { Codec } from "./codec.js";
 import { Offload } from "./offload.js";
 import { Routes } from "./routes.js";
 
+// What embedders need besides PacketCore (the portable module exports these).
+export { STATUS, VERDICT, statusName } from "./abi.js";
+export type { CoreMemory, Region } from "./memory.js";
+export type { Routes, AddResult, PeerInfo } from "./routes.js";
+export type { Codec, PacketResult } from "./codec.js";
+export { VXLAN_OVERHEAD } from "./codec.js";
+export type { Offload, VnetHdr } from "./offload.js";
+export { VNET_HDR_LEN, VNET_F, VNET_GSO, encodeVnetHdr, decodeVnetHdr } from "./offload.js";
+
 /** The ABI version this façade speaks; the core must report the same. */
 export const CORE_ABI_VERSION = 2;
 
