@@ -16,6 +16,11 @@
  * fused v128 loop runs; without it, memory.copy followed by sumRaw, which
  * beats a fused scalar loop. `ASC_FEATURE_SIMD` is a compile-time constant:
  * the branch not taken is never compiled, so this file builds either way.
+ * Whole steps (bench/core_offload.ts, release): splitting 64 KB takes
+ * ~6 µs without SIMD and ~3 µs with it; coalescing 44 segments ~6 µs and
+ * ~2.8 µs, where the target is 3 µs. Per segment, the TCP header is summed
+ * in the same pass (hdrCopySum) and the last < 64 bytes are copied inline:
+ * a separate fold, memory.copy and sumRaw call cost more than those bytes.
  *
  * The SIMD loop adds each 16-byte vector as four u32 lanes of pairs of
  * 16-bit words (extadd_pairwise): a lane grows by at most 0x1fffe per
