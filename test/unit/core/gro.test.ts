@@ -278,5 +278,12 @@ for (const build of BUILDS) {
       }
       assert.ok(merged > 200, `only ${merged} merged frames`);
     });
+
+    it("façade: split() and coalesce() throw RangeError naming the status", async () => {
+      const core = await loadCore(build, { ...OPTIONS, slotCount: 2 });
+      const three = [0, 1, 2].map(() => new Uint8Array(40));
+      assert.throws(() => core.offload.coalesce(three), /3 packets: the core has 2 slots/);
+      assert.throws(() => core.offload.split(new Uint8Array(9)), /ERR_MALFORMED/);
+    });
   });
 }

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { STATUS } from "../../../src/dataplane/wasm/abi.js";
 import type { PacketCore } from "../../../src/dataplane/wasm/core.js";
+import { decodeVnetHdr, encodeVnetHdr } from "../../../src/dataplane/wasm/offload.js";
 import { BUILDS, loadCore, textbookChecksum } from "../../helpers/core.js";
 import { ip, udp4 } from "../../helpers/packets.js";
 import { prng } from "../../helpers/prng.js";
@@ -281,3 +282,27 @@ for (const build of BUILDS) {
     });
   });
 }
+
+describe("the TypeScript virtio_net_hdr codec", () => {
+  it("writes the fields little-endian in struct order and reads them back", () => {
+    const h = {
+      flags: 1,
+      gsoType: 0x84,
+      hdrLen: 0x1234,
+      gsoSize: 1448,
+      csumStart: 40,
+      csumOffset: 16,
+    };
+    const bytes = encodeVnetHdr(h, new Uint8Array(12), 2);
+    assert.deepEqual(bytes.subarray(2), vnetBytes(1, 0x84, 0x1234, 1448, 40, 16));
+    assert.deepEqual(decodeVnetHdr(bytes, 2), h);
+  });
+
+  it("throws RangeError for a field out of range or a header that does not fit", () => {
+    const h = { flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
+    assert.throws(() => encodeVnetHdr({ ...h, gsoSize: 65536 }), RangeError);
+    assert.throws(() => encodeVnetHdr({ ...h, flags: -1 }), RangeError);
+    assert.throws(() => encodeVnetHdr(h, new Uint8Array(10), 1), RangeError);
+    assert.throws(() => decodeVnetHdr(new Uint8Array(9)), RangeError);
+  });
+});
