@@ -116,7 +116,8 @@ for (const build of BUILDS) {
         assert.equal(batch(ips, out, n) >>> 0, STATUS.ERR_OUT_OF_RANGE, `${ips} ${out} ${n}`);
       }
       assert.equal(batch(s, s, 0), 0);
-      assert.equal(batch(m.top - 4, s, 1), 1, "the last word of memory is in bounds");
+      assert.equal(batch(m.ioTop - 4, s, 1), 1, "the last word of the I/O regions is in bounds");
+      assert.equal(batch(m.ioTop - 2, s, 1) >>> 0, STATUS.ERR_OUT_OF_RANGE, "I/O ends at ioTop");
       // Write one lookup result at every 1 KiB of memory: inside the table it
       // must be refused (the level-1 table alone spans 256 KiB).
       m.u32[s >>> 2] = 0x0b000001;
