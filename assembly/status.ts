@@ -46,7 +46,7 @@ export const V_TO_TUN: u32 = 2;
 export const V_REPLY: u32 = 3;
 /** An ARP or neighbour packet for the caller to answer (userspace VXLAN). */
 export const V_NEIGH: u32 = 4;
-/** Shorter than an IPv4 header (20 bytes). */
+/** Shorter than the header a step needs (IPv4 20, IPv6 40, VXLAN + Ethernet 22 bytes), or empty. */
 export const D_SHORT: u32 = 16;
 /** IP version is not 4 (or 6 where IPv6 is accepted). */
 export const D_VERSION: u32 = 17;

@@ -38,7 +38,11 @@ export interface CoreOptions {
   readonly slotSize?: number;
   /** Result buffers of split/coalesce (default 64). */
   readonly outCount?: number;
-  /** Bytes per result buffer (default 2 KiB: one MTU-sized packet plus headroom). */
+  /**
+   * Bytes per result buffer (default 2 KiB: one MTU-sized segment plus headroom, enough for
+   * splitting). Coalescing writes super-segments of up to 64 KiB: give a receive-side core
+   * 65536 + 256 or more, or nothing can be merged.
+   */
   readonly outSize?: number;
   /** IPv4 routes (default 65,536). */
   readonly routeCap?: number;
