@@ -149,6 +149,15 @@ export function forwardTx(region: u32, first: u32, n: u32): u32 {
  * status for a bad range.
  */
 export function forwardRx(region: u32, first: u32, n: u32): u32 {
+  return acceptBatch(region, first, n, true);
+}
+
+/**
+ * The receive checks shared by forwardRx and udpDecap: header checks and
+ * trim, then (when `decrementTtl`) the TTL decrement; verdict V_TO_TUN or
+ * a drop, counted. Returns the V_TO_TUN count or a status for a bad range.
+ */
+export function acceptBatch(region: u32, first: u32, n: u32, decrementTtl: bool): u32 {
   const status = batchCheck(region, first, n);
   if (status != OK) return status;
   let kept: u32 = 0;
@@ -157,7 +166,7 @@ export function forwardRx(region: u32, first: u32, n: u32): u32 {
     if (p == 0) continue;
     const lenAt = sideWord(region, SIDE_LEN, i);
     let v = ipv4Accept(p, lenAt);
-    if (v == 0) v = ipv4DecrementTtl(p);
+    if (v == 0 && decrementTtl) v = ipv4DecrementTtl(p);
     if (v == 0) {
       v = V_TO_TUN;
       kept++;

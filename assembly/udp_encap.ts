@@ -25,16 +25,8 @@
  * backend's receive path runs forwardRx() (checks + TTL) instead of
  * udpDecap(); running both on one packet would count it twice.
  */
-import {
-  batchCheck,
-  ipv4Accept,
-  packetOrDrop,
-  setVerdict,
-  sideWord,
-  SIDE_LEN,
-  SIDE_VERDICT,
-} from "./forward";
-import { OK, V_SEND, V_TO_TUN } from "./status";
+import { acceptBatch, batchCheck, sideWord, SIDE_VERDICT } from "./forward";
+import { OK, V_SEND } from "./status";
 
 /** Bytes flannel-udp adds inside the UDP payload. */
 export const UDP_ENCAP_OVERHEAD: u32 = 0;
@@ -61,19 +53,5 @@ export function udpEncap(region: u32, first: u32, n: u32): u32 {
  * for a bad range.
  */
 export function udpDecap(region: u32, first: u32, n: u32): u32 {
-  const status = batchCheck(region, first, n);
-  if (status != OK) return status;
-  let kept: u32 = 0;
-  for (let i = first; i < first + n; i++) {
-    const p = packetOrDrop(region, i);
-    if (p == 0) continue;
-    const lenAt = sideWord(region, SIDE_LEN, i);
-    let v = ipv4Accept(p, lenAt);
-    if (v == 0) {
-      v = V_TO_TUN;
-      kept++;
-    }
-    setVerdict(region, i, v, load<u32>(lenAt));
-  }
-  return kept;
+  return acceptBatch(region, first, n, false);
 }

@@ -22,6 +22,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { PacketCore } from "../src/dataplane/wasm/core.js";
+import { prng } from "../test/helpers/prng.js";
 import { median, printTable, type Row } from "./table.js";
 import { TsLpm } from "./ts_lpm.js";
 
@@ -51,16 +52,10 @@ function routeSet(name: string, base: number, len: number): RouteSet {
   return { name, routes, base, len };
 }
 
-/** A mulberry32 stream (as test/helpers/prng.ts) for reproducible addresses. */
+/** Reproducible u32 addresses from the tests' seeded generator. */
 function rand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const next = prng(seed);
+  return () => Math.floor(next() * 2 ** 32) >>> 0;
 }
 
 /**
