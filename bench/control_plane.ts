@@ -226,7 +226,7 @@ function print(): void {
 }
 
 async function main(): Promise<void> {
-  await startupAndJoin();
+  if (process.env["BENCH_ONLY_PEERS"] === undefined) await startupAndJoin();
   await manyPeers();
   print();
 }

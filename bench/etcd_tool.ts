@@ -4,7 +4,7 @@
  *
  *   node etcd_tool.js preload <endpoint> <prefix> <count>
  *       writes <count> host-gw leases 10.<i/256>.<i%256>.0/24 whose
- *       PublicIPs are 172.17.100.1 onwards, all on one 24 h etcd lease
+ *       PublicIPs are 172.17.100.1 onwards, each on its own 24 h etcd lease
  *   node etcd_tool.js watch-latency <endpoint> <n>
  *       puts <n> keys one by one and prints the put→watch-event delays (ms)
  *
@@ -15,12 +15,14 @@ import { formatIP4 } from "../src/ip/ip4.js";
 
 async function preload(client: Etcd3, prefix: string, count: number): Promise<object> {
   const t0 = performance.now();
-  const lease = client.lease(86400, { autoKeepAlive: false });
   const batch: Array<Promise<unknown>> = [];
   for (let i = 0; i < count; i++) {
     const key = `${prefix}/subnets/10.${(i >> 8) & 255}.${i & 255}.0-24`;
     const pub = formatIP4((172 << 24) | (17 << 16) | ((100 << 8) + 1 + i));
     const value = `{"PublicIP":"${pub}","PublicIPv6":null,"BackendType":"host-gw"}`;
+    // One etcd lease per key, as every node holds its own: the daemon then
+    // has as many TTLs to look up as a real cluster makes it.
+    const lease = client.lease(86400, { autoKeepAlive: false });
     batch.push(lease.put(key).value(value).exec());
     if (batch.length === 100) await Promise.all(batch.splice(0));
   }
