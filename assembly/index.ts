@@ -15,6 +15,8 @@ export {
   ioTop,
   headroom,
   scratchBase,
+  sysBase,
+  sysSize,
   slotBase,
   slotSize,
   slotCount,

@@ -8,6 +8,9 @@
  *   __heap_base .. regions, in this order, each 64-byte aligned:
  *     scratch        SCRATCH_SIZE bytes for arguments that do not fit in
  *                    numbers (IPv6 addresses, MACs)
+ *     sys            sysSize bytes the core never reads: the host's system
+ *                    call structures (iovec, mmsghdr, cmsg, sockaddr), which
+ *                    point into slots and must not move either
  *     slots          slotCount × slotSize: packet buffers; a packet sits at
  *                    slot + off (off = HEADROOM after a read) so outer
  *                    headers are written in place in front of it
@@ -40,7 +43,7 @@ import { peersReserve } from "./peers";
 import { groReserve } from "./gro";
 
 /** Bumped whenever an export changes meaning; the host refuses a mismatch. */
-const ABI_VERSION: u32 = 2;
+const ABI_VERSION: u32 = 3;
 
 /** Bytes in front of each packet for headers written in place (VXLAN + Ethernet = 22; room to spare). */
 export const HEADROOM: u32 = 128;
@@ -50,6 +53,8 @@ export const SCRATCH_SIZE: u32 = 4096;
 export const MAX_SLOT_SIZE: u32 = 65536 + 1024;
 /** Largest slot or out count accepted. */
 export const MAX_SLOTS: u32 = 4096;
+/** Largest sys area accepted (16 MiB). */
+export const MAX_SYS_SIZE: u32 = 16 << 20;
 
 const PAGE: u64 = 65536;
 
@@ -59,6 +64,8 @@ let ioEnd: usize = 0;
 let top: usize = 0;
 
 let scratch: usize = 0;
+let sys: usize = 0;
+let sysBytes: u32 = 0;
 let nSlots: u32 = 0;
 let slotBytes: u32 = 0;
 let slots: usize = 0;
@@ -120,7 +127,7 @@ export function abiVersion(): u32 {
  * routeCap: IPv4 routes; chunkCap: IPv4 table chunks of 1 KiB (each /16
  * holding routes longer than /16 needs one, each /24 holding routes longer
  * than /24 another); route6Cap: IPv6 routes; peerCap: next hops (ids are
- * 0 .. peerCap - 1).
+ * 0 .. peerCap - 1); sysSize: bytes of the host's sys area (≤ MAX_SYS_SIZE).
  */
 export function init(
   slotCount: u32,
@@ -131,8 +138,10 @@ export function init(
   chunkCap: u32,
   route6Cap: u32,
   peerCap: u32,
+  sysSize: u32,
 ): u32 {
   if (initialised) return ERR_ALREADY_INITIALISED;
+  if (sysSize > MAX_SYS_SIZE) return ERR_BAD_ARGUMENT;
   const minSize = HEADROOM + 64;
   if (
     slotSize < minSize ||
@@ -150,6 +159,8 @@ export function init(
   nSlots = slotCount;
   nOut = outCount;
   scratch = reserve(SCRATCH_SIZE);
+  sysBytes = (sysSize + 63) & ~63;
+  sys = reserve(sysBytes);
   slots = reserve(<u64>nSlots * slotBytes);
   slotLen = reserve(<u64>nSlots * 4);
   slotOff = reserve(<u64>nSlots * 4);
@@ -192,6 +203,16 @@ export function headroom(): u32 {
 
 export function scratchBase(): usize {
   return scratch;
+}
+
+/** The host's area for system call structures (see the map above). */
+export function sysBase(): usize {
+  return sys;
+}
+
+/** Size of the sys area. */
+export function sysSize(): u32 {
+  return sysBytes;
 }
 
 export function slotBase(): usize {

@@ -26,6 +26,15 @@ import { versionLine } from "./version.js";
 
 const log = logger("main");
 
+// A reader that goes away (`flanneld self-check | head -1`, a stopped
+// journal) must not crash the process with a stack trace: output to a
+// closed stdout ends a command quietly; a broken stderr is ignored, so the
+// daemon keeps running without its log rather than dying for it.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+});
+process.stderr.on("error", () => {});
+
 async function main(argv: readonly string[]): Promise<number> {
   const invokedAs = basename(process.argv0 || "flanneld");
   if (invokedAs.startsWith("mk-docker-opts") || argv[0] === "mk-docker-opts") {

@@ -35,6 +35,7 @@ export const SMALL: CoreOptions = {
   chunkCap: 64,
   route6Cap: 256,
   peerCap: 1024,
+  sysSize: 4096,
 };
 
 /** A fresh, initialised instance of `build`. */

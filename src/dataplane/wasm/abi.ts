@@ -18,11 +18,14 @@ export interface LayoutExports {
     chunkCap: number,
     route6Cap: number,
     peerCap: number,
+    sysSize: number,
   ): number;
   memoryTop(): number;
   ioTop(): number;
   headroom(): number;
   scratchBase(): number;
+  sysBase(): number;
+  sysSize(): number;
   slotBase(): number;
   slotSize(): number;
   slotCount(): number;

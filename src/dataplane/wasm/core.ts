@@ -28,7 +28,7 @@ export type { Offload, VnetHdr } from "./offload.js";
 export { VNET_HDR_LEN, VNET_F, VNET_GSO, encodeVnetHdr, decodeVnetHdr } from "./offload.js";
 
 /** The ABI version this façade speaks; the core must report the same. */
-export const CORE_ABI_VERSION = 2;
+export const CORE_ABI_VERSION = 3;
 
 /** Capacities reserved at load time (memory never grows afterwards). */
 export interface CoreOptions {
@@ -52,6 +52,11 @@ export interface CoreOptions {
   readonly route6Cap?: number;
   /** Next hops (default 65,536). */
   readonly peerCap?: number;
+  /**
+   * Bytes of the sys area: memory the core never reads, for the host's
+   * system call structures that point into the slots (default 0).
+   */
+  readonly sysSize?: number;
   /** The module's bytes (default: the release build embedded in this program). */
   readonly bytes?: Uint8Array;
 }
@@ -65,6 +70,7 @@ export const DEFAULT_CORE_OPTIONS = {
   chunkCap: 2048,
   route6Cap: 4096,
   peerCap: 65536,
+  sysSize: 0,
 } as const;
 
 const LAYOUT_EXPORTS = [
@@ -72,6 +78,8 @@ const LAYOUT_EXPORTS = [
   "ioTop",
   "headroom",
   "scratchBase",
+  "sysBase",
+  "sysSize",
   "slotBase",
   "slotSize",
   "slotCount",
@@ -141,6 +149,7 @@ export class PacketCore {
         o.chunkCap,
         o.route6Cap,
         o.peerCap,
+        o.sysSize,
       ),
       "Cannot initialise the packet core",
     );

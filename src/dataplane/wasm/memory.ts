@@ -37,6 +37,9 @@ export class CoreMemory {
   readonly ioTop: number;
   readonly headroom: number;
   readonly scratch: number;
+  /** The sys area (host system call structures) and its size. */
+  readonly sys: number;
+  readonly sysSize: number;
   readonly counters: number;
   readonly #regions: Record<Region, RegionLayout>;
 
@@ -51,6 +54,8 @@ export class CoreMemory {
     this.ioTop = u(exports.ioTop());
     this.headroom = u(exports.headroom());
     this.scratch = u(exports.scratchBase());
+    this.sys = u(exports.sysBase());
+    this.sysSize = u(exports.sysSize());
     this.counters = u(exports.countersBase());
     this.#regions = {
       slots: {

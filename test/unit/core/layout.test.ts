@@ -16,12 +16,13 @@ for (const build of BUILDS) {
     it("rejects out-of-range capacities with ERR_BAD_ARGUMENT and a second init()", async () => {
       const raw = await instantiateCore(await compileCore(coreBytes(build)));
       const init = raw["init"] as Init;
-      const ok = [8, 4096, 8, 2048, 16, 16, 16, 16];
+      const ok = [8, 4096, 8, 2048, 16, 16, 16, 16, 4096];
       const bad: number[][] = [
-        [8, 100, 8, 2048, 16, 16, 16, 16], // slot smaller than headroom + 64
-        [8, 4096, 8, 0x20000, 16, 16, 16, 16], // out buffer above 64 KiB + 1 KiB
-        [5000, 4096, 8, 2048, 16, 16, 16, 16], // too many slots
-        [8, 4096, 8, 2048, 16, 16, 16, 0x2000000], // too many peers
+        [8, 100, 8, 2048, 16, 16, 16, 16, 0], // slot smaller than headroom + 64
+        [8, 4096, 8, 0x20000, 16, 16, 16, 16, 0], // out buffer above 64 KiB + 1 KiB
+        [5000, 4096, 8, 2048, 16, 16, 16, 16, 0], // too many slots
+        [8, 4096, 8, 2048, 16, 16, 16, 0x2000000, 0], // too many peers
+        [8, 4096, 8, 2048, 16, 16, 16, 16, 0x1000001], // sys area above 16 MiB
       ];
       for (const args of bad)
         assert.equal(init(...args) >>> 0, STATUS.ERR_BAD_ARGUMENT, args.join());
@@ -34,7 +35,10 @@ for (const build of BUILDS) {
       const m = core.memory;
       const before = core.exports.memory.buffer;
       assert.ok(before.byteLength >= m.top, "memory covers every region");
-      const spans: Array<[string, number, number]> = [["scratch", m.scratch, 4096]];
+      const spans: Array<[string, number, number]> = [
+        ["scratch", m.scratch, 4096],
+        ["sys", m.sys, m.sysSize],
+      ];
       for (const r of ["slots", "out"] as const) {
         const l = m.region(r);
         spans.push([r, l.base, l.size * l.count]);
