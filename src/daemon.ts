@@ -111,6 +111,33 @@ async function waitForConfig(reg: Registry, signal: AbortSignal): Promise<Networ
   }
 }
 
+/**
+ * Applies `--backend` (this node only): the type changes, the backend's
+ * other options stay those of the network config. Logs the override, and
+ * warns when it differs from the cluster's type, since nodes of different
+ * backends cannot pass traffic to each other.
+ */
+export function withBackendOverride(config: NetworkConfig, override: string): NetworkConfig {
+  if (override === "") {
+    if (config.backendDefaulted) {
+      log.warn(
+        'The network config has no "Backend"; using the udp backend as upstream flannel does',
+      );
+    }
+    return config;
+  }
+  log.info(
+    `Backend type set by --backend: ${override} (the network config says ${config.backendType})`,
+  );
+  if (override !== config.backendType) {
+    log.warn(
+      `This node runs the ${override} backend while the cluster's config says ${config.backendType}: ` +
+        `it cannot pass traffic with nodes of the other type`,
+    );
+  }
+  return { ...config, backendType: override, backendDefaulted: false };
+}
+
 /** Runs until `signal` aborts; returns the exit status. */
 export async function runDaemon(o: Options, signal: AbortSignal): Promise<number> {
   log.info(describeOptions(o));
@@ -137,13 +164,8 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
       health = await startHealthServer(o.healthzIP, o.healthzPort);
       log.info("Health server listening", { address: `${o.healthzIP}:${o.healthzPort}` });
     }
-    const config = await waitForConfig(registry, stop);
+    const config = withBackendOverride(await waitForConfig(registry, stop), o.backend);
     log.info(`Found network config - Backend type: ${config.backendType}`);
-    if (config.backendDefaulted) {
-      log.warn(
-        'The network config has no "Backend"; using the udp backend as upstream flannel does',
-      );
-    }
     const factory = lookupBackend(config.backendType);
     if (factory instanceof Error) throw new FatalError(factory.message);
 

@@ -15,6 +15,8 @@ import { isIP4 } from "../ip/ip4.js";
 import { envName, FLAGS, REMOVED_FLAGS, type FlagSpec } from "./flags.js";
 
 export interface Options {
+  /** Backend type overriding the network config's on this node ("" = none). */
+  readonly backend: string;
   readonly etcdEndpoints: readonly string[];
   readonly etcdPrefix: string;
   readonly etcdKeyfile: string;
@@ -258,6 +260,7 @@ export function parseOptions(
   const int = (n: string): number => values.get(n) as number;
   const list = (n: string): string[] => values.get(n) as string[];
   const options: Options = {
+    backend: str("backend").trim().toLowerCase(),
     etcdEndpoints: str("etcd-endpoints")
       .split(",")
       .map((s) => s.trim())

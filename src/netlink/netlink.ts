@@ -57,6 +57,11 @@ export interface Route4 {
   readonly prefsrc?: number;
   /** Route metric (RTA_PRIORITY); absent means 0. */
   readonly metric?: number;
+  /**
+   * Scope of a route without gateway: "link" (default, as `ip route add
+   * <net> dev <d>`) or "global" (as flannel's route to its TUN device).
+   */
+  readonly scope?: "link" | "global";
 }
 
 /** Result of `ip route get <dst>`. */
@@ -93,6 +98,12 @@ export interface Netlink {
   replaceRoute4(route: Route4): Promise<void>;
   /** Deletes a route; rejects NetlinkError("ESRCH") if none matches. */
   delRoute4(route: Route4): Promise<void>;
+  /** Adds `ip/prefixLen` to a link; rejects NetlinkError("EEXIST") if present. */
+  addAddress4(ifindex: number, ip: number, prefixLen: number): Promise<void>;
+  /** Removes `ip/prefixLen` from a link; rejects NetlinkError("EADDRNOTAVAIL") if absent. */
+  delAddress4(ifindex: number, ip: number, prefixLen: number): Promise<void>;
+  /** Sets a link's MTU and brings it up. */
+  setLinkUp(ifindex: number, mtu?: number): Promise<void>;
   /** Closes the socket; further calls reject. */
   close(): void;
 }
@@ -228,7 +239,10 @@ export class LinuxNetlink implements Netlink {
       dstLen: r.dst.prefixLen,
       table: r.table < 256 ? r.table : 252,
       protocol: RTPROT_BOOT,
-      scope: blackhole || r.gateway !== undefined ? ("UNIVERSE" as const) : ("LINK" as const),
+      scope:
+        blackhole || r.gateway !== undefined || r.scope === "global"
+          ? ("UNIVERSE" as const)
+          : ("LINK" as const),
       type: blackhole ? ("BLACKHOLE" as const) : ("UNICAST" as const),
       ...(r.onlink === true ? { flags: { __unknown: RTNH_F_ONLINK } } : {}),
     };
@@ -267,6 +281,38 @@ export class LinuxNetlink implements Netlink {
     const [{ protocol: _protocol, ...data }, attrs] = this.#routeMessage(route);
     await this.#call(`Cannot delete route ${formatIP4Net(route.dst)}`, () =>
       this.#sock.delRoute({ ...data, scope: "NOWHERE" }, attrs),
+    );
+  }
+
+  #addressMessage(ifindex: number, ip: number, prefixLen: number) {
+    return [
+      { family: AF_INET, prefixlen: prefixLen, index: ifindex, scope: 0 },
+      { local: ip4ToBytes(ip), address: ip4ToBytes(ip) },
+    ] as const;
+  }
+
+  async addAddress4(ifindex: number, ip: number, prefixLen: number): Promise<void> {
+    const [data, attrs] = this.#addressMessage(ifindex, ip, prefixLen);
+    await this.#call(`Cannot add address ${formatIP4Net({ ip, prefixLen })}`, () =>
+      this.#sock.newAddress(data, attrs, {
+        flags: netlink.FlagsNew.CREATE | netlink.FlagsNew.EXCL,
+      }),
+    );
+  }
+
+  async delAddress4(ifindex: number, ip: number, prefixLen: number): Promise<void> {
+    const [data, attrs] = this.#addressMessage(ifindex, ip, prefixLen);
+    await this.#call(`Cannot delete address ${formatIP4Net({ ip, prefixLen })}`, () =>
+      this.#sock.delAddress(data, attrs),
+    );
+  }
+
+  async setLinkUp(ifindex: number, mtu?: number): Promise<void> {
+    await this.#call(`Cannot bring link ${ifindex} up`, () =>
+      this.#sock.setLink(
+        { index: ifindex, change: { up: true }, flags: { up: true } },
+        mtu !== undefined ? { mtu } : {},
+      ),
     );
   }
 

@@ -37,7 +37,10 @@ export type NetlinkMethod =
   | "routeGet4"
   | "addRoute4"
   | "replaceRoute4"
-  | "delRoute4";
+  | "delRoute4"
+  | "addAddress4"
+  | "delAddress4"
+  | "setLinkUp";
 
 /** One call as the fake saw it; `error` is the errno name it rejected with. */
 export interface NetlinkCall {
@@ -215,6 +218,43 @@ export class RecordingNetlink implements Netlink {
     if (i < 0) throw this.#fail("delRoute4", route, "ESRCH", "No such process");
     this.#routes.splice(i, 1);
     this.calls.push({ method: "delRoute4", route });
+  }
+
+  async addAddress4(ifindex: number, ip: number, prefixLen: number): Promise<void> {
+    await this.#enter("addAddress4");
+    const text = formatIP4(ip);
+    if (this.#addresses.some((a) => a.ifindex === ifindex && a.address === text)) {
+      throw this.#fail("addAddress4", undefined, "EEXIST", "File exists");
+    }
+    this.#addresses.push({
+      ifindex,
+      family: 4,
+      address: text,
+      prefixLen,
+      scope: 0,
+      secondary: false,
+      deprecated: false,
+      permanent: true,
+      temporary: false,
+    });
+  }
+
+  async delAddress4(ifindex: number, ip: number, prefixLen: number): Promise<void> {
+    await this.#enter("delAddress4");
+    const text = formatIP4(ip);
+    const i = this.#addresses.findIndex(
+      (a) => a.ifindex === ifindex && a.address === text && a.prefixLen === prefixLen,
+    );
+    if (i < 0) throw this.#fail("delAddress4", undefined, "EADDRNOTAVAIL", "Cannot assign address");
+    this.#addresses.splice(i, 1);
+  }
+
+  async setLinkUp(ifindex: number, mtu?: number): Promise<void> {
+    await this.#enter("setLinkUp");
+    const i = this.#links.findIndex((l) => l.index === ifindex);
+    const link = this.#links[i];
+    if (link === undefined) throw this.#fail("setLinkUp", undefined, "ENODEV", "No such device");
+    this.#links[i] = { ...link, up: true, ...(mtu !== undefined ? { mtu } : {}) };
   }
 
   close(): void {
