@@ -1,0 +1,229 @@
+/**
+ * Data-plane benchmark (issue 4, point 8): one TCP stream and a ping burst
+ * over each data path between two nodes of the same namespace topology
+ * (bench/topology.ts), in one run, printed as one table:
+ *
+ *   underlay       node1 eth1 → node2 eth1, no overlay
+ *   host-gw        pod1 → pod2, routes from dist/flanneld
+ *   kernel vxlan   pod1 → pod2, flannel.1 pair built by hand, no daemon
+ *   udp            pod1 → pod2, dist/flanneld, offloads on and off
+ *
+ * iperf3's server runs in the destination namespace, its client in the
+ * source one. The udp rows also give the daemons' CPU seconds per GB
+ * moved, and compare with kernel vxlan measured in the same run (absolute
+ * figures vary with the machine; ratios are what to read, see
+ * shared/reference/dataplane-notes.md). A build without the udp backend
+ * prints its rows as "not available".
+ *
+ * Not a test: it asserts nothing.
+ */
+import { pathToFileURL } from "node:url";
+import type { Cluster, ClusterNode } from "../test/helpers/cluster.js";
+import { cpuSeconds, iperf3, pingRtt, type Rtt, type Throughput } from "./iperf.js";
+import { printTable, type Row } from "./table.js";
+import { addPods, handVxlan, linkMtu, networkConfig, startDaemons, withNodes } from "./topology.js";
+
+/** Environment and extra flags of the daemons for the udp rows with offloads on (the default). */
+const UDP_OFFLOAD_ENV: NodeJS.ProcessEnv = {};
+const UDP_OFFLOAD_ARGS: readonly string[] = [];
+/**
+ * The same with offloads off. The switch belongs to the udp backend, which
+ * is being written: wire its name here (an env variable or a flag).
+ */
+const UDP_NO_OFFLOAD_ENV: NodeJS.ProcessEnv = { FLANNELD_UDP_OFFLOAD: "false" };
+const UDP_NO_OFFLOAD_ARGS: readonly string[] = [];
+
+/** Length of each iperf3 run, s (BENCH_IPERF_SECONDS). */
+const IPERF_SECONDS = Number(process.env["BENCH_IPERF_SECONDS"] ?? 8);
+/** Ping burst: count and interval, s. */
+const PINGS = 20;
+const PING_INTERVAL_S = 0.05;
+
+/** Title for printTable. */
+export const DATAPLANE_TITLE =
+  `data plane, two nodes, one TCP stream (iperf3, ${IPERF_SECONDS} s); ` +
+  `ping RTT over ${PINGS} pings ${PING_INTERVAL_S * 1000} ms apart`;
+
+/** What one data path measured. */
+interface PathFigures {
+  /** Label: what the path is and the MTU its endpoints use. */
+  readonly label: string;
+  readonly tput: Throughput;
+  readonly rtt: Rtt;
+  /** Daemon CPU seconds per 10⁹ bytes moved, per node (node1 sends, node2 receives). */
+  readonly cpuPerGB?: readonly [number, number];
+}
+
+type Outcome = PathFigures | { readonly label: string; readonly unavailable: string };
+
+/** Pings, then iperf3, from `src` to `dst`; CPU of `pids` across the iperf3 run. */
+async function measure(
+  c: Cluster,
+  label: string,
+  src: string,
+  dst: { ns: string; ip: string },
+  pids: readonly number[] = [],
+): Promise<PathFigures> {
+  process.stderr.write(`dataplane: measuring ${label}\n`);
+  const rtt = pingRtt(c.lab, src, dst.ip, PINGS, PING_INTERVAL_S);
+  const before = pids.map(cpuSeconds);
+  const tput = await iperf3(c.lab, dst.ns, dst.ip, src, IPERF_SECONDS);
+  const cpu = pids.map((pid, i) => cpuSeconds(pid) - before[i]!);
+  const perGB = cpu.map((s) => s / (tput.bytes / 1e9));
+  return {
+    label,
+    tput,
+    rtt,
+    ...(perGB.length === 2 ? { cpuPerGB: [perGB[0]!, perGB[1]!] as const } : {}),
+  };
+}
+
+async function underlay(): Promise<PathFigures> {
+  return withNodes("flbdu", null, async (c, n1, n2) => {
+    const mtu = linkMtu(c, n1.ns, "eth1");
+    return measure(c, `underlay, eth1 → eth1 (MTU ${mtu})`, n1.ns, { ns: n2.ns, ip: n2.ip });
+  });
+}
+
+async function kernelVxlan(): Promise<PathFigures> {
+  return withNodes("flbdv", null, async (c, n1, n2) => {
+    handVxlan(c);
+    const { src, dst } = await addPods(c, n1, n2);
+    const mtu = linkMtu(c, src.ns, "eth0");
+    return measure(c, `kernel vxlan by hand, pod → pod (MTU ${mtu})`, src.ns, dst);
+  });
+}
+
+/** A path through dist/flanneld with backend `type`; CPU counted when `cpu`. */
+async function daemonPath(
+  type: string,
+  name: string,
+  env: NodeJS.ProcessEnv,
+  args: readonly string[],
+  cpu: boolean,
+): Promise<Outcome> {
+  return withNodes("flbdd", networkConfig(type), async (c, n1, n2) => {
+    const missing = await startDaemons(c, env, args);
+    if (missing !== undefined) return { label: name, ...missing };
+    const { src, dst } = await addPods(c, n1, n2);
+    const mtu = linkMtu(c, src.ns, "eth0");
+    const pids = cpu ? [n1, n2].map((n: ClusterNode) => n.daemon!.child.pid!) : [];
+    return measure(c, `${name}, pod → pod (MTU ${mtu})`, src.ns, dst, pids);
+  });
+}
+
+function isFigures(o: Outcome): o is PathFigures {
+  return !("unavailable" in o);
+}
+
+/** A row, with `base` as its baseline when given. */
+function row(
+  figure: string,
+  value: number,
+  unit: string,
+  base?: { readonly name: string; readonly value: number },
+  target?: string,
+): Row {
+  return {
+    figure,
+    value,
+    unit,
+    baselineName: base?.name ?? "",
+    baseline: base?.value ?? NaN,
+    ...(target !== undefined ? { target } : {}),
+  };
+}
+
+/** Throughput, retransmit and RTT rows of a path, against `base` when given. */
+function pathRows(
+  p: PathFigures,
+  base?: { readonly name: string; readonly p: PathFigures },
+): Row[] {
+  const vs = (value: number | undefined): { name: string; value: number } | undefined =>
+    base !== undefined && value !== undefined ? { name: base.name, value } : undefined;
+  return [
+    row(`${p.label}: TCP`, p.tput.gbps, "Gbit/s", vs(base?.p.tput.gbps)),
+    row("  TCP retransmits", p.tput.retransmits, "segments"),
+    row("  ping RTT, mean", p.rtt.meanUs, "µs", vs(base?.p.rtt.meanUs)),
+    row("  ping RTT, p50", p.rtt.p50Us, "µs", vs(base?.p.rtt.p50Us)),
+  ];
+}
+
+const TPUT_TARGET = "udp / kernel vxlan ≥ 0.6";
+const RTT_TARGET = "udp RTT ≤ 2 × vxlan";
+
+/** The udp rows: ratios against kernel vxlan and the underlay, CPU per GB. */
+function udpRows(o: Outcome, vxlan: PathFigures, under: PathFigures): Row[] {
+  if (!isFigures(o)) {
+    return [
+      row(`${o.label}: TCP`, NaN, "not available", undefined, TPUT_TARGET),
+      row("  ping RTT", NaN, "not available", undefined, RTT_TARGET),
+      row("  daemon CPU per GB moved", NaN, "not available"),
+    ];
+  }
+  const vx = (value: number): { name: string; value: number } => ({ name: "kernel vxlan", value });
+  const [sender, receiver] = o.cpuPerGB ?? [NaN, NaN];
+  return [
+    row(`${o.label}: TCP`, o.tput.gbps, "Gbit/s", vx(vxlan.tput.gbps), TPUT_TARGET),
+    row("  same, against the underlay", o.tput.gbps, "Gbit/s", {
+      name: "underlay",
+      value: under.tput.gbps,
+    }),
+    row("  TCP retransmits", o.tput.retransmits, "segments"),
+    row("  ping RTT, mean", o.rtt.meanUs, "µs", vx(vxlan.rtt.meanUs), RTT_TARGET),
+    row("  ping RTT, p50", o.rtt.p50Us, "µs", vx(vxlan.rtt.p50Us), RTT_TARGET),
+    row("  daemon CPU per GB moved, both nodes", sender + receiver, "s/GB"),
+    row("    node1 (sends: encapsulates)", sender, "s/GB"),
+    row("    node2 (receives: decapsulates)", receiver, "s/GB"),
+  ];
+}
+
+/**
+ * Measures every data path, one after the other on a fresh topology each,
+ * and returns the table's rows (print them with printTable and
+ * DATAPLANE_TITLE). Throws if a path that exists fails to carry traffic.
+ */
+export async function benchDataplane(): Promise<Row[]> {
+  const under = await underlay();
+  const hostGw = await daemonPath("host-gw", "host-gw", {}, [], false);
+  const vxlan = await kernelVxlan();
+  const udpOn = await daemonPath(
+    "udp",
+    "udp, offloads on",
+    UDP_OFFLOAD_ENV,
+    UDP_OFFLOAD_ARGS,
+    true,
+  );
+  const udpOff = await daemonPath(
+    "udp",
+    "udp, offloads off",
+    UDP_NO_OFFLOAD_ENV,
+    UDP_NO_OFFLOAD_ARGS,
+    true,
+  );
+  if (!isFigures(hostGw)) throw new Error(`Cannot measure host-gw: ${hostGw.unavailable}`);
+  for (const o of [udpOn, udpOff]) {
+    if (!isFigures(o))
+      process.stderr.write(`dataplane: ${o.label} not available: ${o.unavailable}\n`);
+  }
+  return [
+    ...pathRows(under),
+    ...pathRows(hostGw, { name: "underlay", p: under }),
+    ...pathRows(vxlan, { name: "underlay", p: under }),
+    ...udpRows(udpOn, vxlan, under),
+    ...udpRows(udpOff, vxlan, under),
+  ];
+}
+
+async function main(): Promise<void> {
+  printTable(DATAPLANE_TITLE, await benchDataplane());
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(
+      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  });
+}
