@@ -5,10 +5,14 @@
  * etcd_watch.ts runs the watch loop.
  *
  * Design notes:
- * - `kv.lease == 0` is a reservation (expiration null). Upstream asks etcd
- *   for the TTL of lease 0, gets -1 and turns reservations into 24 h leases.
- * - Lease expirations come from LeaseTimeToLive, cached per lease ID: flannel
- *   never keeps a lease alive, so a lease's expiry never moves.
+ * - `kv.lease == 0` is a reservation. Upstream asks etcd for the TTL of
+ *   lease 0, gets -1 and turns reservations into 24 h leases.
+ * - Leases read from etcd carry no expiration: in a cluster every node holds
+ *   its own etcd lease, so filling it in took one LeaseTimeToLive call per
+ *   node for every snapshot and remote renewal (1,000 calls per snapshot of
+ *   a 1,000-node cluster), and nothing needs it. The only expiry the daemon
+ *   uses is its own lease's, which createLease/updateLease know from their
+ *   grant.
  */
 import { isRecoverableError, type Etcd3, type IKeyValue, type IWatchResponse } from "etcd3";
 import { describeError } from "../errors.js";
@@ -37,75 +41,10 @@ import {
 
 const log = logger("etcd_registry");
 
-/** LeaseTimeToLive calls in flight while reading a snapshot. */
-const TTL_LOOKUPS_IN_FLIGHT = 64;
-/** Cached lease expirations kept before the expired ones are swept. */
-const EXPIRATION_CACHE_MAX = 8_192;
-
 /** How to reach etcd and where flannel's keys live; the names follow flannel's `--etcd-*` flags. */
 export interface EtcdRegistryOptions extends EtcdClientOptions {
   /** Key prefix such as `/coreos.com/network` (a trailing slash is tolerated). */
   prefix: string;
-}
-
-/** Lease expirations by etcd lease ID; concurrent lookups of one ID share a call. */
-class ExpirationCache {
-  readonly #pending = new Map<string, Promise<Date>>();
-  readonly #known = new Map<string, number>();
-
-  constructor(private readonly ttlOf: (id: string) => Promise<number>) {}
-
-  remember(id: string, expiresAt: number): void {
-    this.#sweep();
-    this.#known.set(id, expiresAt);
-  }
-
-  get(id: string): Promise<Date | null> {
-    if (id === "0") return Promise.resolve(null);
-    const at = this.#known.get(id);
-    if (at !== undefined) return Promise.resolve(new Date(at));
-    let p = this.#pending.get(id);
-    if (p === undefined) {
-      const asked = Date.now();
-      p = this.ttlOf(id).then(
-        (ttl) => {
-          this.#pending.delete(id);
-          // -1: the lease is already gone and the key about to be deleted.
-          if (ttl < 0) return new Date(asked);
-          this.remember(id, asked + ttl * 1000);
-          return new Date(asked + ttl * 1000);
-        },
-        (err: unknown) => {
-          this.#pending.delete(id);
-          throw err;
-        },
-      );
-      this.#pending.set(id, p);
-    }
-    return p;
-  }
-
-  /** Looks up many IDs with a bounded number of calls in flight. */
-  async getAll(ids: Iterable<string>): Promise<Map<string, Date | null>> {
-    const todo = [...new Set(ids)];
-    const out = new Map<string, Date | null>();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < todo.length) {
-        const id = todo[next++]!;
-        out.set(id, await this.get(id));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(TTL_LOOKUPS_IN_FLIGHT, todo.length) }, worker));
-    return out;
-  }
-
-  #sweep(): void {
-    if (this.#known.size < EXPIRATION_CACHE_MAX) return;
-    const now = Date.now();
-    for (const [id, at] of this.#known) if (at < now) this.#known.delete(id);
-    if (this.#known.size >= EXPIRATION_CACHE_MAX) this.#known.clear();
-  }
 }
 
 /** The etcd v3 implementation of the Registry contract (see registry.ts). */
@@ -114,7 +53,6 @@ export class EtcdRegistry implements Registry {
   readonly #configKey: Buffer;
   readonly #subnetsPrefix: string;
   readonly #health: ConnectionHealth;
-  readonly #expirations: ExpirationCache;
   readonly #watchSource: WatchSource;
   readonly #closed = new AbortController();
 
@@ -123,10 +61,6 @@ export class EtcdRegistry implements Registry {
     this.#configKey = Buffer.from(`${prefix}/config`);
     this.#subnetsPrefix = `${prefix}/subnets/`;
     this.#health = new ConnectionHealth(endpoints);
-    this.#expirations = new ExpirationCache(async (id) => {
-      const res = await this.#client.leaseClient.leaseTimeToLive({ ID: id });
-      return Number(res.TTL);
-    });
     this.#watchSource = {
       client,
       health: this.#health,
@@ -186,12 +120,7 @@ export class EtcdRegistry implements Registry {
         }
         // The caller gave up meanwhile: do not leave a subnet it does not know it holds.
         if (signal.aborted) await this.#revoke(grant?.id);
-        return leaseOf(
-          key,
-          attrs,
-          grant === null ? null : new Date(grant.expiresAt),
-          BigInt(res.header.revision),
-        );
+        return leaseOf(key, attrs, BigInt(res.header.revision), grant === null, grant?.expiresAt);
       } catch (err) {
         // The key is either not ours or (on a lost reply) revoked with the lease: nothing leaks.
         await this.#revoke(grant?.id);
@@ -244,12 +173,7 @@ export class EtcdRegistry implements Registry {
       }
       // The key now holds the new lease; the old one would only expire with nothing on it.
       if (prev !== null && prev.lease !== grant?.id) await this.#revoke(prev.lease);
-      return leaseOf(
-        key,
-        attrs,
-        grant === null ? null : new Date(grant.expiresAt),
-        BigInt(revision),
-      );
+      return leaseOf(key, attrs, BigInt(revision), grant === null, grant?.expiresAt);
     });
   }
 
@@ -304,14 +228,15 @@ export class EtcdRegistry implements Registry {
     }
   }
 
-  /** Grants a store lease, or returns null for a reservation (ttl 0). */
-  async #grant(ttlSeconds: number): Promise<{ id: string; expiresAt: number } | null> {
+  /**
+   * Grants a store lease, or returns null for a reservation (ttl 0). The
+   * expiry counts from before the request, so it is never later than etcd's.
+   */
+  async #grant(ttlSeconds: number): Promise<{ id: string; expiresAt: Date } | null> {
     if (ttlSeconds === 0) return null;
     const asked = Date.now();
     const res = await this.#client.leaseClient.leaseGrant({ TTL: ttlSeconds });
-    const expiresAt = asked + Number(res.TTL) * 1000;
-    this.#expirations.remember(res.ID, expiresAt);
-    return { id: res.ID, expiresAt };
+    return { id: res.ID, expiresAt: new Date(asked + Number(res.TTL) * 1000) };
   }
 
   /**
@@ -332,15 +257,13 @@ export class EtcdRegistry implements Registry {
           ? { key: range.key }
           : { key: range.key, range_end: range.rangeEnd },
       );
-      const expirations = await this.#expirations.getAll(res.kvs.map((kv) => kv.lease));
       const leases: Lease[] = [];
       const bad: BadLease[] = [];
       for (const kv of res.kvs) {
-        const expiration = expirations.get(kv.lease) ?? null;
         const entry = decodeLease(
           this.#nameOf(kv),
           kv.value.toString(),
-          expiration,
+          isReservation(kv),
           BigInt(kv.mod_revision),
         );
         if ("bad" in entry) bad.push(entry.bad);
@@ -355,18 +278,20 @@ export class EtcdRegistry implements Registry {
   }
 
   async #decodeEvents(res: IWatchResponse): Promise<LeaseEvent[]> {
-    const expirations = await this.#expirations.getAll(
-      res.events.filter((ev) => ev.type === "Put").map((ev) => ev.kv.lease),
-    );
     return res.events.map((ev) =>
       decodeLeaseEvent(
         this.#nameOf(ev.kv),
         ev.type === "Delete" ? null : ev.kv.value.toString(),
-        expirations.get(ev.kv.lease) ?? null,
+        isReservation(ev.kv),
         BigInt(ev.kv.mod_revision),
       ),
     );
   }
+}
+
+/** True for a key written without an etcd lease (etcd reports lease ID 0). */
+function isReservation(kv: IKeyValue): boolean {
+  return kv.lease === "0";
 }
 
 /** The first key after every key that starts with `prefix` (etcd's range_end). */

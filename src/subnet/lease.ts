@@ -29,8 +29,15 @@ export interface Lease {
   readonly subnet: IP4Net;
   readonly ipv6Subnet?: IP6Net;
   readonly attrs: LeaseAttrs;
-  /** When the lease expires; null for a reservation (a key without TTL). */
-  readonly expiration: Date | null;
+  /** True for a reservation: a key written without a TTL, which never expires. */
+  readonly reservation: boolean;
+  /**
+   * When the lease expires, present only when the registry knows it without
+   * asking the store: on leases returned by createLease/updateLease (the TTL
+   * they granted). Undefined on leases read by getLeases or watches, whose
+   * expiry nobody in the daemon needs, and on reservations.
+   */
+  readonly expiration?: Date;
   /** Registry-specific version token (etcd: the key's mod revision). */
   readonly revision?: bigint;
 }

@@ -1,11 +1,13 @@
 /**
  * A lease as a registry stores it: the key name under `<prefix>/subnets/`
- * (a subnet key), the value text (lease JSON, see lease.ts) and a TTL.
+ * (a subnet key), the value text (lease JSON, see lease.ts) and whether it
+ * is held on a store lease (TTL) or is a reservation.
  *
  * Both registries decode entries here, so that the in-memory one, which
  * stands in for etcd in tests, cannot drift from the etcd one on what makes
  * an entry `bad` (registry.ts: never dropped silently, never disturbing
- * other leases) or how a deletion is reported.
+ * other leases), how a deletion is reported, or which leases carry an
+ * expiration (only those a registry call just granted: decoding never does).
  */
 import { describeError } from "../errors.js";
 import { parseSubnetKey, type SubnetKey } from "../ip/subnet_key.js";
@@ -18,18 +20,19 @@ export type DecodedLease = { readonly lease: Lease } | { readonly bad: BadLease 
 /**
  * Decodes one `subnets/` entry. `name` is the key relative to
  * `<prefix>/subnets/`; a name that is not a subnet key, or a value that is
- * not lease JSON, becomes a `bad` entry naming the key. Never throws.
+ * not lease JSON, becomes a `bad` entry naming the key. `reservation`: the
+ * key has no store lease. The lease has no `expiration`. Never throws.
  */
 export function decodeLease(
   name: string,
   value: string,
-  expiration: Date | null,
+  reservation: boolean,
   revision: bigint,
 ): DecodedLease {
   const parsed = decodeKey(name);
   if ("bad" in parsed) return parsed;
   try {
-    return { lease: leaseOf(parsed.key, decodeLeaseAttrs(value), expiration, revision) };
+    return { lease: leaseOf(parsed.key, decodeLeaseAttrs(value), revision, reservation) };
   } catch (err) {
     return { bad: { key: name, reason: describeError(err) } };
   }
@@ -44,7 +47,7 @@ export function decodeLease(
 export function decodeLeaseEvent(
   name: string,
   value: string | null,
-  expiration: Date | null,
+  reservation: boolean,
   revision: bigint,
 ): LeaseEvent {
   if (value === null) {
@@ -56,19 +59,25 @@ export function decodeLeaseEvent(
       ? { type: "removed", subnet: parsed.key.ip4 }
       : { type: "removed", subnet: parsed.key.ip4, ipv6Subnet: parsed.key.ip6 };
   }
-  const entry = decodeLease(name, value, expiration, revision);
+  const entry = decodeLease(name, value, reservation, revision);
   return "bad" in entry ? { type: "bad", bad: entry.bad } : { type: "added", lease: entry.lease };
 }
 
-/** The Lease held under `key`; `ipv6Subnet` is present only for a dual-stack key. */
+/**
+ * The Lease held under `key`; `ipv6Subnet` is present only for a dual-stack
+ * key, `expiration` only when given (a store lease the caller just granted).
+ */
 export function leaseOf(
   key: SubnetKey,
   attrs: LeaseAttrs,
-  expiration: Date | null,
   revision: bigint,
+  reservation: boolean,
+  expiration?: Date,
 ): Lease {
-  const lease = { subnet: key.ip4, attrs, expiration, revision };
-  return key.ip6 === undefined ? lease : { ...lease, ipv6Subnet: key.ip6 };
+  let lease: Lease = { subnet: key.ip4, attrs, reservation, revision };
+  if (key.ip6 !== undefined) lease = { ...lease, ipv6Subnet: key.ip6 };
+  if (expiration !== undefined) lease = { ...lease, expiration };
+  return lease;
 }
 
 /**

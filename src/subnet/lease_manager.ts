@@ -92,7 +92,7 @@ export class LeaseManager {
     const mine = snap.leases.find((l) => l.attrs.publicIP === attrs.publicIP);
     if (mine !== undefined) {
       if (isCompatible(config, mine.subnet) && mine.ipv6Subnet === undefined) {
-        const reservation = mine.expiration === null;
+        const reservation = mine.reservation;
         try {
           const lease = await this.#reg.updateLease(
             keyOf(mine),
@@ -173,6 +173,21 @@ export class LeaseManager {
   }
 
   /**
+   * renewDelay() for a TTL lease. Leases from createLease/updateLease know
+   * their expiration; one read back from the store does not (registry.ts).
+   * That happens only when a re-create finds our own lease already written,
+   * almost certainly by our own create whose reply was lost, so nearly its
+   * whole TTL is left: renewing at half the TTL is early enough.
+   */
+  #renewDelayOf(lease: Lease): number {
+    if (lease.expiration !== undefined) return this.renewDelay(lease.expiration);
+    log.v(1, "Lease expiration unknown, renewing at half its TTL", {
+      subnet: formatIP4Net(lease.subnet),
+    });
+    return (this.#ttl * 1000) / 2;
+  }
+
+  /**
    * Keeps `lease` alive until `signal` aborts: renews it ahead of expiry,
    * follows its key, and re-creates it if it disappears. `onChange` is
    * called with each new version of the lease. Resolves on abort; rejects
@@ -213,11 +228,11 @@ export class LeaseManager {
     const either = AbortSignal.any([signal, gone]);
     let current = lease;
     for (;;) {
-      if (current.expiration === null) {
+      if (current.reservation) {
         // A reservation never expires; only its disappearance matters.
         await waitFor(either);
       } else {
-        const delay = this.renewDelay(current.expiration);
+        const delay = this.#renewDelayOf(current);
         log.info(`Waiting for ${formatDuration(delay)} to renew lease`);
         await sleep(delay, undefined, { signal: either }).catch(() => {});
       }

@@ -53,7 +53,8 @@ interface HistoryEvent {
   readonly name: string;
   /** Null for a deletion. */
   readonly value: string | null;
-  readonly expiresAt: number | null;
+  /** A write without a store lease; false for a deletion. */
+  readonly reservation: boolean;
 }
 
 /** An in-memory Registry; see the file comment for its extra test methods. */
@@ -106,7 +107,7 @@ export class MemoryRegistry implements Registry {
       const rev = ++this.#revision;
       for (const name of lease.keys) {
         this.#entries.delete(name);
-        this.#history.push({ revision: rev, name, value: null, expiresAt: null });
+        this.#history.push({ revision: rev, name, value: null, reservation: false });
       }
     }
     if (expired > 0) this.#wake();
@@ -261,7 +262,14 @@ export class MemoryRegistry implements Registry {
   #write(key: SubnetKey, attrs: LeaseAttrs, ttlSeconds: number): Lease {
     const leaseId = ttlSeconds > 0 ? this.#grant(ttlSeconds) : 0;
     const revision = this.#put(formatSubnetKey(key), encodeLeaseAttrs(attrs), leaseId);
-    return leaseOf(key, attrs, this.#expirationOf(leaseId), revision);
+    const expiresAt = this.#leases.get(leaseId)?.expiresAt;
+    return leaseOf(
+      key,
+      attrs,
+      revision,
+      leaseId === 0,
+      expiresAt === undefined ? undefined : new Date(expiresAt),
+    );
   }
 
   #put(name: string, value: string, leaseId: number): bigint {
@@ -270,8 +278,7 @@ export class MemoryRegistry implements Registry {
     const revision = ++this.#revision;
     this.#entries.set(name, { value, modRevision: revision, leaseId });
     this.#leases.get(leaseId)?.keys.add(name);
-    const expiration = this.#expirationOf(leaseId);
-    this.#history.push({ revision, name, value, expiresAt: expiration?.getTime() ?? null });
+    this.#history.push({ revision, name, value, reservation: leaseId === 0 });
     this.#wake();
     return revision;
   }
@@ -282,14 +289,9 @@ export class MemoryRegistry implements Registry {
     this.#leases.get(prev.leaseId)?.keys.delete(name);
     this.#entries.delete(name);
     const revision = ++this.#revision;
-    this.#history.push({ revision, name, value: null, expiresAt: null });
+    this.#history.push({ revision, name, value: null, reservation: false });
     this.#wake();
     return revision;
-  }
-
-  #expirationOf(leaseId: number): Date | null {
-    const lease = this.#leases.get(leaseId);
-    return lease === undefined ? null : new Date(lease.expiresAt);
   }
 
   #snapshot(match: (name: string) => boolean): LeaseSnapshot {
@@ -297,7 +299,7 @@ export class MemoryRegistry implements Registry {
     const bad: BadLease[] = [];
     for (const [name, e] of this.#entries) {
       if (!match(name)) continue;
-      const entry = decodeLease(name, e.value, this.#expirationOf(e.leaseId), e.modRevision);
+      const entry = decodeLease(name, e.value, e.leaseId === 0, e.modRevision);
       if ("bad" in entry) bad.push(entry.bad);
       else leases.push(entry.lease);
     }
@@ -357,6 +359,5 @@ export class MemoryRegistry implements Registry {
 }
 
 function toEvent(e: HistoryEvent): LeaseEvent {
-  const expiration = e.expiresAt === null ? null : new Date(e.expiresAt);
-  return decodeLeaseEvent(e.name, e.value, expiration, e.revision);
+  return decodeLeaseEvent(e.name, e.value, e.reservation, e.revision);
 }

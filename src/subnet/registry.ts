@@ -20,8 +20,11 @@
  *   they are reported as `bad` entries/events, once per key and revision.
  * - Transient store failures (connection refused, timeouts, leader loss)
  *   are retried inside watches; other calls reject and the caller decides.
- * - `Lease.expiration` is the store's view when the lease was read: null for
- *   a reservation, else now + the remaining TTL of the key's store lease.
+ * - `Lease.reservation` is true for a key without a store lease (TTL).
+ * - `Lease.expiration` is set only on the lease that createLease/updateLease
+ *   return: the expiry of the store lease they granted. Leases read from the
+ *   store (getLeases, watches) never carry one, so that reading N leases
+ *   held on N store leases costs one range read, not N TTL lookups.
  */
 import type { IP4Net } from "../ip/ip4.js";
 import type { IP6Net } from "../ip/ip6.js";
@@ -79,13 +82,15 @@ export interface Registry {
   /** Raw text of `<prefix>/config`. Rejects ConfigNotFoundError when absent. */
   getNetworkConfig(signal: AbortSignal): Promise<string>;
 
-  /** Every lease under `subnets/` and the revision of the read. */
+  /** Every lease under `subnets/` and the revision of the read (no `expiration`). */
   getLeases(signal: AbortSignal): Promise<LeaseSnapshot>;
 
   /**
    * Creates `subnets/<key>` only if it does not exist (one transaction).
    * `ttlSeconds` > 0 attaches a fresh store lease; 0 writes a reservation.
    * Rejects SubnetTakenError if the key exists; no store lease is leaked.
+   * The returned lease carries `expiration` (the granted TTL counted from
+   * before the grant) unless it is a reservation.
    */
   createLease(
     key: SubnetKey,
@@ -100,7 +105,8 @@ export interface Registry {
    * revoked once the write succeeds); 0 writes a reservation. With
    * `mustExist`, the write is one transaction that fails with LeaseGoneError
    * if the key has disappeared meanwhile (so a revoked lease is never
-   * silently resurrected).
+   * silently resurrected). The returned lease carries `expiration` as
+   * createLease's does.
    */
   updateLease(
     key: SubnetKey,

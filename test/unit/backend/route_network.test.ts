@@ -30,7 +30,7 @@ function lease(subnet: string, publicIP: string, backendType = "host-gw"): Lease
   return {
     subnet: parseIP4Net(subnet),
     attrs: { publicIP: parseIP4(publicIP), publicIPv6: null, backendType },
-    expiration: null,
+    reservation: false,
   };
 }
 
@@ -426,7 +426,7 @@ describe("RouteNetwork.handle() with several changes to one subnet in a batch", 
     const lease = (ip: string): Lease => ({
       subnet: parseIP4Net("172.33.31.0/24"),
       attrs: { publicIP: parseIP4(ip), publicIPv6: null, backendType: "host-gw" },
-      expiration: null,
+      reservation: false,
     });
     await rn.handle([{ type: "added", lease: lease("172.17.8.103") }]);
     await rn.handle([

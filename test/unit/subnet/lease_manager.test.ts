@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseNetworkConfig, type NetworkConfig } from "../../../src/config/network_config.js";
 import { FatalError } from "../../../src/errors.js";
+import { configureLogging } from "../../../src/log.js";
 import {
   formatIP4Net,
   overlaps4,
@@ -62,6 +63,7 @@ describe("LeaseManager.acquire() reuse by PublicIP", () => {
     const lease = await lm.acquire(CLASSIC, attrs(ME), undefined, never);
     assert.equal(formatIP4Net(lease.subnet), "172.33.68.0/24");
     assert.equal(reg.rawValue("172.33.68.0-24"), json(ME));
+    assert.equal(lease.reservation, false);
     assert.equal(lease.expiration?.getTime(), reg.now() + LEASE_TTL_SECONDS * 1000);
     assert.equal((await reg.getLeases(never)).leases.length, 1);
     assert.equal(
@@ -76,8 +78,9 @@ describe("LeaseManager.acquire() reuse by PublicIP", () => {
     const lm = new LeaseManager(reg, { renewMarginMs: MARGIN });
     const lease = await lm.acquire(CLASSIC, attrs(ME), undefined, never);
     assert.equal(formatIP4Net(lease.subnet), "172.33.68.0/24");
-    assert.equal(lease.expiration, null);
-    assert.equal((await reg.getLeases(never)).leases[0]?.expiration, null);
+    assert.equal(lease.reservation, true);
+    assert.equal(lease.expiration, undefined);
+    assert.equal((await reg.getLeases(never)).leases[0]?.reservation, true);
     assert.equal(reg.leaseCount(), 0);
   });
 
@@ -446,7 +449,8 @@ describe("LeaseManager.keep()", () => {
     const [again] = await first.done;
     assert.deepEqual(again!.subnet, lease.subnet);
     assert.equal(reg.rawValue(name), json(ME));
-    assert.notEqual(again!.expiration, null);
+    assert.equal(again!.reservation, false);
+    assert.ok(again!.expiration !== undefined);
     // The re-created key is followed too.
     reg.deleteRaw(name);
     const [, third] = await second.done;
@@ -476,6 +480,54 @@ describe("LeaseManager.keep()", () => {
       assert.equal(again!.expiration?.getTime(), reg.now() + LEASE_TTL_SECONDS * 1000);
       ac.abort();
       await kept;
+    },
+  );
+
+  it(
+    "keeps our own lease that a re-create finds after a lost reply, renewing it at half its TTL",
+    { timeout: 20_000 },
+    async () => {
+      /** Writes the key, then loses the reply once when `lose` is set. */
+      class LostReply extends MemoryRegistry {
+        lose = false;
+        override async createLease(...args: Parameters<MemoryRegistry["createLease"]>) {
+          const lease = await super.createLease(...args);
+          if (!this.lose) return lease;
+          this.lose = false;
+          throw new Error("Cannot create lease: etcd unavailable (reply lost)");
+        }
+      }
+      // Real clock: renewals are timed on it. 4 s: the key written at the lost reply
+      // (~0 s) is found at ~1 s (the re-create backoff) and renewed 2 s later.
+      const reg = new LostReply({ now: () => Date.now() });
+      const lm = new LeaseManager(reg, { renewMarginMs: MARGIN, ttlSeconds: 4 });
+      const lease = await lm.acquire(CLASSIC, attrs(ME), undefined, never);
+      const name = keyName(formatIP4Net(lease.subnet));
+      configureLogging({ vmodule: "lease_manager=1" });
+      const ac = new AbortController();
+      try {
+        const c = changes(2);
+        const kept = lm.keep(lease, ac.signal, c.onChange);
+        await new Promise((r) => setImmediate(r));
+        reg.lose = true;
+        reg.deleteRaw(name);
+        const [found, renewed] = await c.done;
+        ac.abort();
+        await kept;
+        // Read back from the store: no expiration, so renewed at half the TTL.
+        assert.equal(found!.reservation, false);
+        assert.equal(found!.expiration, undefined);
+        const unknown = logs.findIndex((l) => /Lease expiration unknown, renewing at half/.test(l));
+        assert.ok(unknown >= 0, logs.join(""));
+        assert.match(logs[unknown + 1] ?? "", /Waiting for 2s to renew lease/);
+        assert.deepEqual(renewed!.subnet, lease.subnet);
+        assert.ok(renewed!.expiration !== undefined);
+        assert.ok(renewed!.revision! > found!.revision!);
+        assert.equal(reg.rawValue(name), json(ME));
+      } finally {
+        ac.abort();
+        configureLogging({ vmodule: "" });
+      }
     },
   );
 
@@ -511,7 +563,7 @@ describe("LeaseManager.keep()", () => {
       reg.putRaw("172.33.68.0-24", json(ME));
       const lm = new LeaseManager(reg, { renewMarginMs: MARGIN, ttlSeconds: 1 });
       const lease = await lm.acquire(CLASSIC, attrs(ME), undefined, never);
-      assert.equal(lease.expiration, null);
+      assert.equal(lease.reservation, true);
       const ac = new AbortController();
       const seen: Lease[] = [];
       const kept = lm.keep(lease, ac.signal, (l) => void seen.push(l));
