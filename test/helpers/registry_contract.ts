@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { formatSubnetKey, type SubnetKey } from "../../src/ip/subnet_key.js";
-import type { Lease, LeaseAttrs } from "../../src/subnet/lease.js";
+import { encodeLeaseAttrs, type Lease, type LeaseAttrs } from "../../src/subnet/lease.js";
 import {
   ConfigNotFoundError,
   LeaseGoneError,
@@ -21,8 +21,12 @@ import {
 /** One fresh store with its registry under test. */
 export interface ContractStore {
   readonly registry: Registry;
-  /** Writes `subnets/<name>` verbatim, without a store lease. */
-  putRaw(name: string, value: string): Promise<void>;
+  /**
+   * Writes `subnets/<name>` verbatim, as another node would: on a fresh
+   * store lease of `ttlSeconds`, or without one (a reservation) when it is 0
+   * (the default).
+   */
+  putRaw(name: string, value: string, ttlSeconds?: number): Promise<void>;
   deleteRaw(name: string): Promise<void>;
   /** The stored text of `subnets/<name>`. */
   rawValue(name: string): Promise<string | undefined>;
@@ -31,6 +35,11 @@ export interface ContractStore {
   compact(): Promise<void>;
   /** Live store leases in the whole store (compare before/after). */
   leaseCount(): Promise<number>;
+  /**
+   * How many store-lease TTL lookups (etcd: LeaseTimeToLive) the registry
+   * has made so far; absent for a store without such a call.
+   */
+  ttlLookups?(): number;
   /** Lets `seconds` pass as far as store leases are concerned. */
   elapse(seconds: number): Promise<void>;
   /** Cuts the registry off from the store while `fn` writes through the side channel. */
@@ -437,6 +446,54 @@ export function registryContract(target: ContractTarget): void {
               assert.deepEqual(ev.lease.attrs, lease.attrs);
               assert.equal(ev.lease.reservation, false);
               assert.equal(ev.lease.expiration, undefined);
+            }
+          } finally {
+            for (const f of cleanup) f();
+          }
+        }),
+    );
+
+    test(
+      "getLeases() and watchLeases() read 1,000 leases on 1,000 store leases without TTL lookups",
+      opts,
+      () =>
+        withStore(async (store, reg) => {
+          const cleanup: Array<() => void> = [];
+          try {
+            const start = await reg.getLeases(never);
+            const reader = watching(reg, start.revision + 1n, cleanup);
+            const leases = await store.leaseCount();
+            const lookups = store.ttlLookups?.();
+            const n = 1000;
+            const name = (i: number): string => formatSubnetKey(key4(16 + (i >> 8), i & 255));
+            // Written by another client, each on its own store lease, as every node holds its
+            // lease: the registry has granted none of them, so it cannot know their expiry.
+            for (let i = 0; i < n; i += 50) {
+              await Promise.all(
+                Array.from({ length: Math.min(50, n - i) }, (_, j) =>
+                  store.putRaw(name(i + j), encodeLeaseAttrs(attrsFor(i + j)), LONG_TTL),
+                ),
+              );
+            }
+            // A reservation, written last: once its event arrives, every earlier one has too.
+            await store.putRaw(name(n), encodeLeaseAttrs(attrsFor(n)));
+            assert.equal(await store.leaseCount(), leases + n);
+            const events = await reader.eventsUntil((evs) => has(evs, "added", name(n)), wait);
+            const snap = await reg.getLeases(never);
+            assert.equal(events.length, n + 1);
+            assert.equal(snap.leases.length, n + 1);
+            const read = [
+              ...snap.leases,
+              ...events.flatMap((e) => (e.type === "added" ? [e.lease] : [])),
+            ];
+            for (const l of read) {
+              const which = formatSubnetKey({ ip4: l.subnet });
+              assert.equal(l.reservation, which === name(n), `${which} reservation`);
+              assert.equal(l.expiration, undefined, `${which} has an expiration`);
+            }
+            if (lookups !== undefined) {
+              const made = store.ttlLookups!() - lookups;
+              assert.equal(made, 0, `${made} TTL lookups for one snapshot and its watch`);
             }
           } finally {
             for (const f of cleanup) f();

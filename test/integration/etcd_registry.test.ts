@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Etcd3 } from "etcd3";
+import { Etcd3, LeaseClient } from "etcd3";
 import { UsageError } from "../../src/errors.js";
 import { configureLogging } from "../../src/log.js";
 import { EtcdRegistry, type EtcdRegistryOptions } from "../../src/subnet/etcd_registry.js";
@@ -30,6 +30,24 @@ const proxy = await server.proxy();
 /** "Another client": writes, compactions and lease counts that bypass the proxy. */
 const side = new Etcd3({ hosts: server.endpoint });
 after(() => side.close());
+
+/**
+ * LeaseTimeToLive calls made by any etcd3 client of this process. Only a
+ * registry under test could make them (the side client never does), and
+ * this file's tests run one at a time.
+ */
+let ttlLookups = 0;
+const leaseTimeToLive = LeaseClient.prototype.leaseTimeToLive;
+LeaseClient.prototype.leaseTimeToLive = function (
+  this: LeaseClient,
+  ...args: Parameters<LeaseClient["leaseTimeToLive"]>
+) {
+  ttlLookups++;
+  return leaseTimeToLive.apply(this, args);
+};
+after(() => {
+  LeaseClient.prototype.leaseTimeToLive = leaseTimeToLive;
+});
 
 let prefixes = 0;
 function freshPrefix(): string {
@@ -58,7 +76,11 @@ registryContract({
     const sub = (name: string): string => `${prefix}/subnets/${name}`;
     return {
       registry,
-      putRaw: async (name, value) => void (await side.put(sub(name)).value(value)),
+      putRaw: async (name, value, ttlSeconds = 0) => {
+        const lease =
+          ttlSeconds > 0 ? (await side.leaseClient.leaseGrant({ TTL: ttlSeconds })).ID : "0";
+        await side.kv.put({ key: Buffer.from(sub(name)), value: Buffer.from(value), lease });
+      },
       deleteRaw: async (name) => void (await side.delete().key(sub(name))),
       rawValue: async (name) => (await side.get(sub(name)).string()) ?? undefined,
       putConfig: async (text) => void (await side.put(`${prefix}/config`).value(text)),
@@ -67,6 +89,7 @@ registryContract({
         await side.kv.compact({ revision: res.header.revision, physical: true });
       },
       leaseCount: async () => (await side.leaseClient.leaseLeases()).leases.length,
+      ttlLookups: () => ttlLookups,
       elapse: (seconds) => sleep(seconds * 1000),
       whileDisconnected: async (fn) => {
         proxy.cut();
@@ -212,6 +235,7 @@ describe("EtcdRegistry with a real etcd", () => {
         await writer.createLease(key4(120, i), attrsFor(i), 3600, never);
         serialCreateMs.push(performance.now() - t0);
       }
+      const lookups = ttlLookups;
       let t0 = performance.now();
       const cold = await reader.getLeases(never);
       const coldMs = performance.now() - t0;
@@ -221,6 +245,7 @@ describe("EtcdRegistry with a real etcd", () => {
       assert.equal(cold.leases.length, 1100);
       assert.equal(warm.leases.length, 1100);
       for (const l of cold.leases) assert.equal(l.reservation, false);
+      assert.equal(ttlLookups, lookups, "TTL lookups while listing");
       const report =
         `1,100-lease snapshot: ${coldMs.toFixed(0)} ms first, ${warmMs.toFixed(0)} ms second (no TTL lookups); ` +
         `createLease ${stats(createMs)} (50 in flight), ${stats(serialCreateMs)} (one at a time); ` +

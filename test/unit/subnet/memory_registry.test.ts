@@ -14,7 +14,7 @@ registryContract({
     const reg = new MemoryRegistry();
     return {
       registry: reg,
-      putRaw: async (name, value) => void reg.putRaw(name, value),
+      putRaw: async (name, value, ttlSeconds) => void reg.putRaw(name, value, ttlSeconds),
       deleteRaw: async (name) => void reg.deleteRaw(name),
       rawValue: async (name) => reg.rawValue(name),
       putConfig: async (text) => reg.setNetworkConfig(text),
