@@ -23,15 +23,9 @@ import { cpuSeconds, iperf3, pingRtt, type Rtt, type Throughput } from "./iperf.
 import { printTable, type Row } from "./table.js";
 import { addPods, handVxlan, linkMtu, networkConfig, startDaemons, withNodes } from "./topology.js";
 
-/** Environment and extra flags of the daemons for the udp rows with offloads on (the default). */
-const UDP_OFFLOAD_ENV: NodeJS.ProcessEnv = {};
-const UDP_OFFLOAD_ARGS: readonly string[] = [];
-/**
- * The same with offloads off. The switch belongs to the udp backend, which
- * is being written: wire its name here (an env variable or a flag).
- */
-const UDP_NO_OFFLOAD_ENV: NodeJS.ProcessEnv = { FLANNELD_UDP_OFFLOAD: "false" };
-const UDP_NO_OFFLOAD_ARGS: readonly string[] = [];
+/** Backend options of the udp rows: offloads on (the default) and off (README, udp backend). */
+const UDP_OFFLOAD: Readonly<Record<string, unknown>> = { Offload: true };
+const UDP_NO_OFFLOAD: Readonly<Record<string, unknown>> = { Offload: false };
 
 /** Length of each iperf3 run, s (BENCH_IPERF_SECONDS). */
 const IPERF_SECONDS = Number(process.env["BENCH_IPERF_SECONDS"] ?? 8);
@@ -98,12 +92,11 @@ async function kernelVxlan(): Promise<PathFigures> {
 async function daemonPath(
   type: string,
   name: string,
-  env: NodeJS.ProcessEnv,
-  args: readonly string[],
+  options: Readonly<Record<string, unknown>>,
   cpu: boolean,
 ): Promise<Outcome> {
-  return withNodes("flbdd", networkConfig(type), async (c, n1, n2) => {
-    const missing = await startDaemons(c, env, args);
+  return withNodes("flbdd", networkConfig(type, options), async (c, n1, n2) => {
+    const missing = await startDaemons(c, {}, []);
     if (missing !== undefined) return { label: name, ...missing };
     const { src, dst } = await addPods(c, n1, n2);
     const mtu = linkMtu(c, src.ns, "eth0");
@@ -185,22 +178,10 @@ function udpRows(o: Outcome, vxlan: PathFigures, under: PathFigures): Row[] {
  */
 export async function benchDataplane(): Promise<Row[]> {
   const under = await underlay();
-  const hostGw = await daemonPath("host-gw", "host-gw", {}, [], false);
+  const hostGw = await daemonPath("host-gw", "host-gw", {}, false);
   const vxlan = await kernelVxlan();
-  const udpOn = await daemonPath(
-    "udp",
-    "udp, offloads on",
-    UDP_OFFLOAD_ENV,
-    UDP_OFFLOAD_ARGS,
-    true,
-  );
-  const udpOff = await daemonPath(
-    "udp",
-    "udp, offloads off",
-    UDP_NO_OFFLOAD_ENV,
-    UDP_NO_OFFLOAD_ARGS,
-    true,
-  );
+  const udpOn = await daemonPath("udp", "udp, offloads on", UDP_OFFLOAD, true);
+  const udpOff = await daemonPath("udp", "udp, offloads off", UDP_NO_OFFLOAD, true);
   if (!isFigures(hostGw)) throw new Error(`Cannot measure host-gw: ${hostGw.unavailable}`);
   for (const o of [udpOn, udpOff]) {
     if (!isFigures(o))

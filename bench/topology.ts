@@ -28,8 +28,11 @@ const VXLAN_PORT = 8472;
 const VXLAN_DEV = `flannel.${VNI}`;
 
 /** The network config flanneld reads from etcd for backend `type`. */
-export function networkConfig(type: string): string {
-  return JSON.stringify({ Network: NETWORK, SubnetLen: 24, Backend: { Type: type } });
+export function networkConfig(
+  type: string,
+  options: Readonly<Record<string, unknown>> = {},
+): string {
+  return JSON.stringify({ Network: NETWORK, SubnetLen: 24, Backend: { Type: type, ...options } });
 }
 
 /**
