@@ -22,6 +22,7 @@
 import { formatIP4 } from "../ip/ip4.js";
 import {
   AF_INET,
+  EADDRINUSE,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
@@ -131,8 +132,7 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
     sa.writeUInt32BE(address, 4);
     if (c.bind(fd, sa, sa.length) !== 0) {
       const n = errno();
-      const why =
-        errnoName(n) === "EADDRINUSE" ? " (another socket holds this address and port)" : "";
+      const why = n === EADDRINUSE ? " (another socket holds this address and port)" : "";
       throw fail("bind", n, why);
     }
     const saLen = Buffer.alloc(4);

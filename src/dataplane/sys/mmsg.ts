@@ -95,6 +95,7 @@ function align8(n: number): number {
 
 export class MsgVec {
   readonly #mem: SysMemory;
+  #dv: DataView;
   readonly #base: number;
   readonly #limit: number;
   readonly capacity: number;
@@ -137,6 +138,7 @@ export class MsgVec {
       );
     }
     this.#mem = memory;
+    this.#dv = memory.view;
     this.#base = base;
     this.#limit = memory.u8.length;
     this.capacity = capacity;
@@ -180,7 +182,7 @@ export class MsgVec {
     e?: number,
   ): void {
     this.#check(i);
-    const dv = this.#mem.view;
+    const dv = this.#view;
     const iov = this.#iovAt + i * this.maxIov * IOVEC_SIZE;
     let n: number;
     let destIp: number;
@@ -246,7 +248,7 @@ export class MsgVec {
    */
   prepareRecv(i: number, at: number, len: number): void {
     this.#check(i);
-    const dv = this.#mem.view;
+    const dv = this.#view;
     const m = this.at + i * MMSGHDR_SIZE;
     const iov = this.#iovAt + i * this.maxIov * IOVEC_SIZE;
     this.#iov(dv, iov, at, len);
@@ -268,25 +270,25 @@ export class MsgVec {
   /** msg_len of message i: bytes sent by sendmmsg or received by recvmmsg. */
   msgLen(i: number): number {
     this.#check(i);
-    return this.#mem.view.getUint32(this.at + i * MMSGHDR_SIZE + MM_LEN, true);
+    return this.#view.getUint32(this.at + i * MMSGHDR_SIZE + MM_LEN, true);
   }
 
   /** Source address of received message i (u32). */
   srcIp(i: number): number {
     this.#check(i);
-    return this.#mem.view.getUint32(this.#nameAt + i * SOCKADDR_IN_SIZE + 4, false);
+    return this.#view.getUint32(this.#nameAt + i * SOCKADDR_IN_SIZE + 4, false);
   }
 
   /** Source port of received message i. */
   srcPort(i: number): number {
     this.#check(i);
-    return this.#mem.view.getUint16(this.#nameAt + i * SOCKADDR_IN_SIZE + 2, false);
+    return this.#view.getUint16(this.#nameAt + i * SOCKADDR_IN_SIZE + 2, false);
   }
 
   /** True when received message i was longer than its buffer (MSG_TRUNC). */
   truncated(i: number): boolean {
     this.#check(i);
-    return (this.#mem.view.getInt32(this.at + i * MMSGHDR_SIZE + M_FLAGS, true) & MSG_TRUNC) !== 0;
+    return (this.#view.getInt32(this.at + i * MMSGHDR_SIZE + M_FLAGS, true) & MSG_TRUNC) !== 0;
   }
 
   /**
@@ -295,7 +297,7 @@ export class MsgVec {
    */
   groSize(i: number): number {
     this.#check(i);
-    const dv = this.#mem.view;
+    const dv = this.#view;
     const m = this.at + i * MMSGHDR_SIZE;
     if (this.controlBytes === 0) return 0;
     const used = Math.min(dv.getUint32(m + M_CONTROLLEN, true), this.#ctlStride);
@@ -333,6 +335,16 @@ export class MsgVec {
     }
     setU64(dv, p, this.#base + at);
     setU64(dv, p + 8, len);
+  }
+
+  /**
+   * The memory's DataView, taken once: asking CoreMemory for it on every
+   * field costs a look at memory.buffer. A grown memory (which the design
+   * forbids) detaches the old buffer, and then the view is taken afresh.
+   */
+  get #view(): DataView {
+    if (this.#dv.buffer.byteLength === 0) this.#dv = this.#mem.view;
+    return this.#dv;
   }
 
   #check(i: number): void {
