@@ -26,33 +26,89 @@ const IMPORT_META_SHIM = [
   "}",
 ].join("\n");
 
-/** Bundles; throws BuildError listing esbuild's errors on failure. */
-export async function buildBundle() {
-  mkdirSync(rootPath("dist", "bundle"), { recursive: true });
+/** esbuild options shared by the main bundle and the worker bundle. */
+function commonOptions() {
+  return {
+    write: false,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    // Readable stack traces from a daemon outweigh a few hundred KB.
+    minify: false,
+    legalComments: "none",
+    metafile: true,
+    logLevel: "warning",
+    logOverride: { "empty-import-meta": "error" },
+    banner: { js: IMPORT_META_SHIM },
+    define: {
+      "import.meta.url": "__importMetaUrl",
+      "import.meta.resolve": "__importMetaResolve",
+      "import.meta.filename": "__filename",
+      "import.meta.dirname": "__dirname",
+    },
+  };
+}
+
+/**
+ * The data-plane worker (src/dataplane/worker_main.ts) as one CommonJS
+ * script: inside the single executable a Worker cannot load a file, so the
+ * main bundle carries this text and starts workers with `eval: true`.
+ */
+async function bundleWorker() {
   let result;
   try {
     result = await esbuild.build({
+      ...commonOptions(),
+      entryPoints: [rootPath("src", "dataplane", "worker_main.ts")],
+      outfile: rootPath("dist", "bundle", "worker.cjs"),
+      plugins: [wasmInlinePlugin(), seaAddonsPlugin()],
+    });
+  } catch (err) {
+    throw new BuildError("Cannot bundle the data-plane worker: esbuild reported errors", {
+      cause: err,
+    });
+  }
+  const text = result.outputFiles[0]?.text ?? "";
+  if (/\bimport\.meta\b/.test(text)) {
+    throw new BuildError("Cannot bundle the data-plane worker: import.meta remains");
+  }
+  return text;
+}
+
+/** Replaces src/dataplane/worker_source.ts with the bundled worker's text. */
+function workerSourcePlugin(source) {
+  const file = rootPath("src", "dataplane", "worker_source.ts");
+  return {
+    name: "worker-source",
+    setup(build) {
+      build.onLoad({ filter: /[\\/]worker_source\.ts$/ }, (args) => {
+        if (args.path !== file) return undefined;
+        return {
+          contents: `export const WORKER_SOURCE = ${JSON.stringify(source)};`,
+          loader: "js",
+        };
+      });
+    },
+  };
+}
+
+/** Bundles; throws BuildError listing esbuild's errors on failure. */
+export async function buildBundle() {
+  mkdirSync(rootPath("dist", "bundle"), { recursive: true });
+  const workerSource = await bundleWorker();
+  let result;
+  try {
+    result = await esbuild.build({
+      ...commonOptions(),
       entryPoints: [rootPath("src", "main.ts")],
       outfile: BUNDLE,
-      write: false,
-      bundle: true,
-      platform: "node",
-      format: "cjs",
-      target: "node20",
-      // Readable stack traces from a daemon outweigh a few hundred KB.
-      minify: false,
-      legalComments: "none",
-      metafile: true,
-      logLevel: "warning",
-      logOverride: { "empty-import-meta": "error" },
-      banner: { js: IMPORT_META_SHIM },
-      define: {
-        "import.meta.url": "__importMetaUrl",
-        "import.meta.resolve": "__importMetaResolve",
-        "import.meta.filename": "__filename",
-        "import.meta.dirname": "__dirname",
-      },
-      plugins: [wasmInlinePlugin(), seaAddonsPlugin(), etcdProtoPlugin()],
+      plugins: [
+        wasmInlinePlugin(),
+        seaAddonsPlugin(),
+        etcdProtoPlugin(),
+        workerSourcePlugin(workerSource),
+      ],
     });
   } catch (err) {
     // esbuild has already printed each error with its location.

@@ -49,6 +49,19 @@ export interface ExtractionRoot {
 const HASH_CHARS = 32;
 
 const loaded = new Map<string, unknown>();
+/** Where each addon was extracted in this process (for worker threads). */
+const extracted = new Map<string, string>();
+
+/**
+ * Paths of the addons this thread extracted and loaded, by asset name. The
+ * data plane's worker threads receive them and put them in
+ * `globalThis.__flanneldAddons` before loading anything (src/dataplane/
+ * worker_env.ts), so that loadSeaAddon() there loads these files instead of
+ * extracting again.
+ */
+export function extractedAddons(): Record<string, string> {
+  return Object.fromEntries(extracted);
+}
 
 /** Candidate locations in order of preference (exported for tests). */
 export function extractionRoots(env: NodeJS.ProcessEnv, uid: number): ExtractionRoot[] {
@@ -186,6 +199,15 @@ function currentUid(): number {
  */
 export function loadSeaAddon(asset: string): unknown {
   if (loaded.has(asset)) return loaded.get(asset);
+  const given = (globalThis as { __flanneldAddons?: Record<string, string> }).__flanneldAddons?.[
+    asset
+  ];
+  if (given !== undefined) {
+    const module = { exports: {} as unknown };
+    process.dlopen(module, given);
+    loaded.set(asset, module.exports);
+    return module.exports;
+  }
   if (!isSea()) {
     throw new Error(`Cannot load native addon ${asset}: not running as the single executable`);
   }
@@ -213,6 +235,7 @@ export function loadSeaAddon(asset: string): unknown {
       continue;
     }
     loaded.set(asset, module.exports);
+    extracted.set(asset, file);
     return module.exports;
   }
   throw new Error(`Cannot load native addon ${asset}: ${reasons.join("; ")}`);
