@@ -24,6 +24,7 @@ import { LinuxNetlink, type Netlink } from "./netlink/netlink.js";
 import { FLAGS } from "./cli/flags.js";
 import type { Options } from "./cli/options.js";
 import { startHealthServer, type HealthServer } from "./ops/health.js";
+import { dataPlaneMetrics } from "./ops/metrics.js";
 import { sdNotify } from "./ops/sd_notify.js";
 import { EtcdRegistry } from "./subnet/etcd_registry.js";
 import { LeaseManager } from "./subnet/lease_manager.js";
@@ -225,6 +226,10 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
     }
     log.info("Running backend.");
     const net = network;
+    if (net.counters !== undefined && health !== undefined) {
+      const counters = net.counters.bind(net);
+      health.setMetrics(() => dataPlaneMetrics(counters()));
+    }
     tasks.push(
       net.run(stop).catch((err: unknown) => {
         log.error(`Backend stopped: ${describeError(err)}`);

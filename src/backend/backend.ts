@@ -8,6 +8,7 @@
  * settles only after its own clean-up.
  */
 import type { NetworkConfig } from "../config/network_config.js";
+import type { DataPlaneCounters } from "../dataplane/counters.js";
 import type { ExternalInterface } from "../iface/ext_iface.js";
 import type { IP4Net } from "../ip/ip4.js";
 import type { Netlink } from "../netlink/netlink.js";
@@ -43,6 +44,8 @@ export interface Network {
    * aborts. Resolves after clean-up; rejects only on unrecoverable errors.
    */
   run(signal: AbortSignal): Promise<void>;
+  /** Data-plane counters, for backends that move packets themselves. */
+  counters?(): DataPlaneCounters;
 }
 
 /** Creates a backend; one entry per type in backend/registry.ts. */

@@ -7,6 +7,7 @@
  * the kernel's ACK; failures reject with NetlinkError carrying the errno name
  * (EEXIST, ESRCH, ENODEV, ...), which callers branch on.
  */
+import { writeFile } from "node:fs/promises";
 import netlink from "netlink";
 import { formatIP4Net, ip4FromBytes, ip4ToBytes, type IP4Net } from "../ip/ip4.js";
 
@@ -104,6 +105,11 @@ export interface Netlink {
   delAddress4(ifindex: number, ip: number, prefixLen: number): Promise<void>;
   /** Sets a link's MTU and brings it up. */
   setLinkUp(ifindex: number, mtu?: number): Promise<void>;
+  /**
+   * Sets a per-device sysctl of this namespace, e.g. ("ipv4", "flannel0",
+   * "accept_local", "1") for /proc/sys/net/ipv4/conf/flannel0/accept_local.
+   */
+  setDeviceConf(family: "ipv4" | "ipv6", device: string, key: string, value: string): Promise<void>;
   /** Closes the socket; further calls reject. */
   close(): void;
 }
@@ -314,6 +320,24 @@ export class LinuxNetlink implements Netlink {
         mtu !== undefined ? { mtu } : {},
       ),
     );
+  }
+
+  async setDeviceConf(
+    family: "ipv4" | "ipv6",
+    device: string,
+    key: string,
+    value: string,
+  ): Promise<void> {
+    if (!/^[\w.-]+$/.test(device) || !/^\w+$/.test(key)) {
+      throw new RangeError(`Invalid sysctl ${family}/conf/${device}/${key}`);
+    }
+    const path = `/proc/sys/net/${family}/conf/${device}/${key}`;
+    try {
+      await writeFile(path, value);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "EUNKNOWN";
+      throw new NetlinkError(`Cannot set ${path} to ${value}: ${code}`, code, { cause: err });
+    }
   }
 
   close(): void {

@@ -1,7 +1,9 @@
 /**
  * The health server (spec §7.1): `/healthz` always answers 200 while the
  * process runs; `/readyz` answers 200 once subnet.env is written (and, once
- * implemented, firewall rules are installed), 503 before.
+ * implemented, firewall rules are installed), 503 before; `/metrics`
+ * serves the text a metrics source gives (Prometheus exposition format),
+ * 404 while there is none.
  */
 import { createServer, type Server } from "node:http";
 import { once } from "node:events";
@@ -9,6 +11,8 @@ import { once } from "node:events";
 export interface HealthServer {
   /** Marks the daemon ready: /readyz turns 200. */
   setReady(): void;
+  /** Sets what /metrics serves (called per request). */
+  setMetrics(source: () => string): void;
   /** Bound address (useful with port 0 in tests). */
   address(): { address: string; port: number };
   close(): Promise<void>;
@@ -17,6 +21,7 @@ export interface HealthServer {
 /** Starts listening; rejects with a message naming the address on failure. */
 export async function startHealthServer(ip: string, port: number): Promise<HealthServer> {
   let ready = false;
+  let metrics: (() => string) | undefined;
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const reply = (code: number, body: string): void => {
@@ -26,7 +31,10 @@ export async function startHealthServer(ip: string, port: number): Promise<Healt
     if (path === "/healthz") reply(200, "flanneld is running");
     else if (path === "/readyz")
       reply(ready ? 200 : 503, ready ? "flanneld is ready" : "flanneld is not ready yet");
-    else reply(404, "404 page not found\n");
+    else if (path === "/metrics" && metrics !== undefined) {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      res.end(metrics());
+    } else reply(404, "404 page not found\n");
   });
   server.listen(port, ip);
   try {
@@ -43,6 +51,9 @@ export async function startHealthServer(ip: string, port: number): Promise<Healt
   return {
     setReady: () => {
       ready = true;
+    },
+    setMetrics: (source) => {
+      metrics = source;
     },
     address: () => {
       const a = server.address();

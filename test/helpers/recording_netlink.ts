@@ -40,7 +40,8 @@ export type NetlinkMethod =
   | "delRoute4"
   | "addAddress4"
   | "delAddress4"
-  | "setLinkUp";
+  | "setLinkUp"
+  | "setDeviceConf";
 
 /** One call as the fake saw it; `error` is the errno name it rejected with. */
 export interface NetlinkCall {
@@ -255,6 +256,19 @@ export class RecordingNetlink implements Netlink {
     const link = this.#links[i];
     if (link === undefined) throw this.#fail("setLinkUp", undefined, "ENODEV", "No such device");
     this.#links[i] = { ...link, up: true, ...(mtu !== undefined ? { mtu } : {}) };
+  }
+
+  /** Device sysctls set through setDeviceConf, by "family/device/key". */
+  readonly deviceConf = new Map<string, string>();
+
+  async setDeviceConf(
+    family: "ipv4" | "ipv6",
+    device: string,
+    key: string,
+    value: string,
+  ): Promise<void> {
+    await this.#enter("setDeviceConf");
+    this.deviceConf.set(`${family}/${device}/${key}`, value);
   }
 
   close(): void {
