@@ -309,6 +309,26 @@ describe("daemon on a node", () => {
     assert.doesNotMatch(d.stderr, /^\s+at /m);
   });
 
+  it("runs another backend on one node with --backend, saying so", async () => {
+    c.putConfig(HOST_GW);
+    const d = c.startDaemon(n2, { argv: args(c, "-iface=eth1", "--backend=udp") });
+    await c.waitSubnetEnv(n2);
+    assert.match(
+      d.stderr,
+      /Backend type set by --backend: udp \(the network config says host-gw\)/,
+    );
+    assert.match(d.stderr, /cannot pass traffic with nodes of the other type/);
+    assert.equal(c.subnetEnv(n2)?.get("FLANNEL_MTU"), "1472", "the udp backend's MTU");
+    const key = c
+      .leaseKeys()
+      .find((k) => c.etcdctl(["get", k, "--print-value-only"]).stdout.includes("172.17.8.102"));
+    assert.equal(
+      c.etcdctl(["get", key!, "--print-value-only"]).stdout.trim(),
+      '{"PublicIP":"172.17.8.102","PublicIPv6":null}',
+    );
+    assert.equal(await stopped(n2), 0);
+  });
+
   for (const [type, msg] of [
     ["foo", /unknown backend type: foo/],
     ["vxlan", /the vxlan backend is not implemented by this version yet/],
