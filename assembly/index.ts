@@ -70,6 +70,7 @@ export { setLocal4 } from "./icmp";
 export { udpEncap, udpDecap } from "./udp_encap";
 export { vxlanSetLocal, vxlanEncap, vxlanDecap } from "./vxlan";
 
-// --- offloads (vnet.ts, gso.ts, gro.ts) ---
+// --- offloads (vnet.ts, gso.ts, gro.ts, gro_split.ts) ---
 export { gsoSplit } from "./gso";
 export { groCoalesce } from "./gro";
+export { groSplit } from "./gro_split";

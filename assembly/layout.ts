@@ -43,7 +43,7 @@ import { peersReserve } from "./peers";
 import { groReserve } from "./gro";
 
 /** Bumped whenever an export changes meaning; the host refuses a mismatch. */
-const ABI_VERSION: u32 = 3;
+const ABI_VERSION: u32 = 4;
 
 /** Bytes in front of each packet for headers written in place (VXLAN + Ethernet = 22; room to spare). */
 export const HEADROOM: u32 = 128;

@@ -37,7 +37,7 @@ describe("the embeddable core module", () => {
     vm.runInNewContext(script, sandbox);
     const m = sandbox["__core"] as CoreModule;
     const core = await m.PacketCore.load({ slotCount: 2, outCount: 2, routeCap: 16, chunkCap: 4 });
-    assert.equal(core.abiVersion(), 3);
+    assert.equal(core.abiVersion(), 4);
     assert.equal(core.checksum(RFC1071), 0x220d);
   });
 });

@@ -28,7 +28,7 @@ export type { Offload, VnetHdr } from "./offload.js";
 export { VNET_HDR_LEN, VNET_F, VNET_GSO, encodeVnetHdr, decodeVnetHdr } from "./offload.js";
 
 /** The ABI version this façade speaks; the core must report the same. */
-export const CORE_ABI_VERSION = 3;
+export const CORE_ABI_VERSION = 4;
 
 /** Capacities reserved at load time (memory never grows afterwards). */
 export interface CoreOptions {

@@ -1,6 +1,7 @@
 /**
  * Segmentation and receive offloads of the packet core (assembly/gso.ts,
- * assembly/gro.ts), and the 10-byte virtio_net_hdr that goes with them.
+ * assembly/gro.ts, assembly/gro_split.ts), and the 10-byte virtio_net_hdr
+ * that goes with them.
  *
  * The data plane uses the raw batch calls, which work on packets already in
  * the core's memory and return a count or a status code without throwing
@@ -11,6 +12,8 @@
  *       most UDP_GSO_MAX_SEGMENTS and UDP_GSO_MAX_BYTES per send
  *   RX: recvmmsg → slots 0..n-1 → decapsulate → groCoalesce("slots", 0, n,
  *       0, n) → one write(tun) per frame (out buffers of 64 KiB + 256)
+ *       With UDP_GRO: recvmmsg → out 0..k-1 (64 KiB each) → groSplit each
+ *       into slots → the same steps, coalescing into out k..
  *
  * Embedders and tests use split() and coalesce(), which copy byte arrays
  * in and out (slot 0.. and out 0.. are used as scratch, so do not mix them
@@ -105,9 +108,17 @@ export function decodeVnetHdr(bytes: Uint8Array, at = 0): VnetHdr {
 export interface OffloadExports {
   gsoSplit(region: number, index: number, outFirst: number, outMax: number): number;
   groCoalesce(region: number, first: number, n: number, outFirst: number, outMax: number): number;
+  groSplit(
+    region: number,
+    index: number,
+    segSize: number,
+    dstRegion: number,
+    dstFirst: number,
+    dstMax: number,
+  ): number;
 }
 
-const OFFLOAD_EXPORTS = ["gsoSplit", "groCoalesce"] as const;
+const OFFLOAD_EXPORTS = ["gsoSplit", "groCoalesce", "groSplit"] as const;
 
 /** TSO splitting and TCP coalescing on one core instance (not thread-safe; one per worker). */
 export class Offload {
@@ -141,6 +152,33 @@ export class Offload {
    */
   groCoalesce(region: Region, first: number, n: number, outFirst: number, outMax: number): number {
     return this.#x.groCoalesce(REGION_ID[region], first, n, outFirst, outMax) >>> 0;
+  }
+
+  /**
+   * Copies the datagrams of one UDP_GRO receive (buffer `index` of
+   * `region`: segSize bytes each, the last possibly shorter) into buffers
+   * dstFirst.. of `dstRegion` (at most dstMax), one each at HEADROOM.
+   * Returns the count or a status code (see assembly/gro_split.ts). Never
+   * throws.
+   */
+  groSplit(
+    region: Region,
+    index: number,
+    segSize: number,
+    dstRegion: Region,
+    dstFirst: number,
+    dstMax: number,
+  ): number {
+    return (
+      this.#x.groSplit(
+        REGION_ID[region],
+        index,
+        segSize,
+        REGION_ID[dstRegion],
+        dstFirst,
+        dstMax,
+      ) >>> 0
+    );
   }
 
   /**

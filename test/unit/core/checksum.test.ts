@@ -22,8 +22,8 @@ function randomBytes(next: () => number, len: number): Uint8Array {
 
 for (const build of BUILDS) {
   describe(`checksums in the ${build} build`, () => {
-    it("reports ABI version 3", async () => {
-      assert.equal((await loadCore(build)).abiVersion(), 3);
+    it("reports ABI version 4", async () => {
+      assert.equal((await loadCore(build)).abiVersion(), 4);
     });
 
     it("matches the RFC 1071 §3 example", async () => {
