@@ -57,13 +57,17 @@ export function createTxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
   /** Packets in each entry of the send vector, for counting drops. */
   const entryPackets = new Uint16Array(layout.count);
 
+  /** The last readBatch() stopped on an empty queue (or an error), not a full batch. */
+  let drained = false;
   const readBatch = (): number => {
     let n = 0;
+    drained = false;
     for (; n < slots.count; n++) {
       const at = slots.base + n * slots.size + m.headroom;
       const r = io.read(cfg.tunFd, base + at, slots.size - m.headroom);
       if (r < 0) {
         if (r !== -EAGAIN && r !== -EINTR) h[HOST.SYSCALL_ERRORS]!++;
+        drained = true;
         break;
       }
       u32()[(slots.len >>> 2) + n] = r;
@@ -181,6 +185,9 @@ export function createTxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
     fd: cfg.tunFd,
     memory: m,
     detail: `tx: vnet_hdr=${cfg.vnetHdr} gso=${cfg.gso} batch=${slots.count}`,
+    get drained() {
+      return drained;
+    },
     run: (): number => {
       const n = readBatch();
       if (n === 0) return 0;

@@ -13,9 +13,10 @@ import {
 } from "node:worker_threads";
 import { applyControl, type ControlMessage } from "./control.js";
 import { CounterWriter, type Role } from "./counters.js";
+import { coreOptions } from "./core_options.js";
 import { createRxStep } from "./rx_loop.js";
 import { createTxStep } from "./tx_loop.js";
-import { PacketCore, type CoreOptions } from "./wasm/core.js";
+import { PacketCore } from "./wasm/core.js";
 import type { WorkerConfig, WorkerReport } from "./worker_config.js";
 import { runLoop, type Step } from "./worker_loop.js";
 
@@ -23,22 +24,6 @@ const config = workerData as WorkerConfig & { control: MessagePort };
 
 function report(r: WorkerReport): void {
   parentPort?.postMessage(r);
-}
-
-/** Core capacities by direction: TX reads TSO super-segments and splits them; RX coalesces. */
-function coreOptions(c: WorkerConfig, role: Role): CoreOptions {
-  const small = Math.max(2048, c.mtu + 256);
-  const big = 65536 + 1024;
-  const tables = { routeCap: c.routeCap, chunkCap: c.chunkCap, peerCap: c.peerCap, route6Cap: 16 };
-  const sys = { sysSize: 1 << 16 };
-  if (role === "tx") {
-    return c.vnetHdr
-      ? { slotCount: 16, slotSize: big, outCount: 512, outSize: small, ...sys, ...tables }
-      : { slotCount: 64, slotSize: small, outCount: 1, outSize: 512, ...sys, ...tables };
-  }
-  return c.vnetHdr
-    ? { slotCount: 64, slotSize: small, outCount: 64, outSize: big, ...sys, ...tables }
-    : { slotCount: 64, slotSize: small, outCount: 1, outSize: 512, ...sys, ...tables };
 }
 
 async function main(): Promise<void> {

@@ -62,13 +62,15 @@ export async function openUdpNetwork(
       port: opts.port,
       rcvbuf: SOCKET_BUFFER,
       sndbuf: SOCKET_BUFFER,
+      // UDP_GRO only pays with coalescing into vnet_hdr writes (offloads on).
+      gro: tun.vnetHdr,
     });
     const plane = await DataPlane.start({
       tunFd: tun.fd,
       sockFd: sock.fd,
       vnetHdr: tun.vnetHdr,
       gso: tun.vnetHdr && sock.gso,
-      gro: false,
+      gro: sock.gro,
       mtu,
       local4: lease.subnet.ip,
       port: opts.port,
@@ -82,6 +84,7 @@ export async function openUdpNetwork(
       port: sock.port,
       offloads: tun.vnetHdr,
       gso: tun.vnetHdr && sock.gso,
+      gro: sock.gro,
       rcvbuf: sock.rcvbuf,
       sndbuf: sock.sndbuf,
     });
