@@ -54,6 +54,8 @@ export function createTxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
     controlBytes: cfg.gso ? 24 : 0,
   });
   const h = ctx.counters.host;
+  /** Most packets in one send entry: a GSO send, or one datagram. */
+  const maxSegments = cfg.gso ? GSO_MAX_SEGMENTS : 1;
   /** Packets in each entry of the send vector, for counting drops. */
   const entryPackets = new Uint16Array(layout.count);
 
@@ -124,7 +126,6 @@ export function createTxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
     const w = u32();
     let k = 0;
     let i = 0;
-    const iovs: Array<[number, number]> = [];
     while (i < n) {
       const v = w[(layout.verdict >>> 2) + i]!;
       if (v === VERDICT.REPLY) writeReply(i);
@@ -135,26 +136,27 @@ export function createTxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
       const peer = w[(layout.aux >>> 2) + i]!;
       const ip = peerIp4(peer) >>> 0;
       const size = w[(layout.len >>> 2) + i]!;
-      iovs.length = 0;
+      let count = 0;
       let bytes = 0;
       // One GSO entry: same peer, same size; the last segment may be shorter.
-      for (; i < n && iovs.length < (cfg.gso ? GSO_MAX_SEGMENTS : 1); ) {
+      for (; i < n && count < maxSegments; ) {
         if (w[(layout.verdict >>> 2) + i] !== VERDICT.SEND || w[(layout.aux >>> 2) + i] !== peer)
           break;
         const len = w[(layout.len >>> 2) + i]!;
         if (len > size || bytes + len > GSO_MAX_BYTES) break;
-        iovs.push([layout.base + i * layout.size + w[(layout.off >>> 2) + i]!, len]);
+        vec.setIov(k, count, layout.base + i * layout.size + w[(layout.off >>> 2) + i]!, len);
+        count++;
         bytes += len;
         i++;
         if (len < size) break;
       }
-      entryPackets[k] = iovs.length;
-      if (iovs.length === 1) vec.setSend(k, iovs[0]![0], iovs[0]![1], ip, cfg.port);
+      entryPackets[k] = count;
+      if (count === 1) vec.setSendIovs(k, 1, ip, cfg.port);
       else {
-        vec.setSend(k, iovs, ip, cfg.port, size);
+        vec.setSendIovs(k, count, ip, cfg.port, size);
         h[HOST.OFFLOAD_BATCHES]!++;
       }
-      h[HOST.WRITES]! += iovs.length;
+      h[HOST.WRITES]! += count;
       h[HOST.WRITE_BYTES]! += bytes;
       k++;
     }

@@ -182,31 +182,46 @@ export class MsgVec {
     e?: number,
   ): void {
     this.#check(i);
+    if (typeof a === "number") {
+      this.setIov(i, 0, a, b);
+      this.setSendIovs(i, 1, c, d ?? 0, e);
+      return;
+    }
+    const n = a.length;
+    if (n < 1 || n > this.maxIov) {
+      throw new RangeError(`Invalid iovec count ${n}: expected 1 to ${this.maxIov}`);
+    }
+    for (let k = 0; k < n; k++) {
+      const [at, len] = a[k]!;
+      this.setIov(i, k, at, len);
+    }
+    this.setSendIovs(i, n, b, c, d);
+  }
+
+  /**
+   * Writes iovec k of message i: buffer (`at`, `len`). With setSendIovs()
+   * this builds a message without allocating (the hot path's way).
+   */
+  setIov(i: number, k: number, at: number, len: number): void {
+    this.#check(i);
+    if (!(k >>> 0 === k && k < this.maxIov)) {
+      throw new RangeError(`No iovec ${k}: a message holds ${this.maxIov}`);
+    }
+    this.#iov(this.#view, this.#iovAt + (i * this.maxIov + k) * IOVEC_SIZE, at, len);
+  }
+
+  /**
+   * Prepares message i to send its first `n` iovecs (written with setIov)
+   * to destIp:destPort, cut into datagrams of `gso` bytes when given (as
+   * setSend).
+   */
+  setSendIovs(i: number, n: number, destIp: number, destPort: number, gso?: number): void {
+    this.#check(i);
+    if (!(n >>> 0 === n && n >= 1 && n <= this.maxIov)) {
+      throw new RangeError(`Invalid iovec count ${n}: expected 1 to ${this.maxIov}`);
+    }
     const dv = this.#view;
     const iov = this.#iovAt + i * this.maxIov * IOVEC_SIZE;
-    let n: number;
-    let destIp: number;
-    let destPort: number;
-    let gso: number | undefined;
-    if (typeof a === "number") {
-      this.#iov(dv, iov, a, b);
-      n = 1;
-      destIp = c;
-      destPort = d ?? 0;
-      gso = e;
-    } else {
-      n = a.length;
-      if (n < 1 || n > this.maxIov) {
-        throw new RangeError(`Invalid iovec count ${n}: expected 1 to ${this.maxIov}`);
-      }
-      for (let k = 0; k < n; k++) {
-        const [at, len] = a[k]!;
-        this.#iov(dv, iov + k * IOVEC_SIZE, at, len);
-      }
-      destIp = b;
-      destPort = c;
-      gso = d;
-    }
     const m = this.at + i * MMSGHDR_SIZE;
     const name = this.#nameAt + i * SOCKADDR_IN_SIZE;
     dv.setUint16(name, AF_INET, true);

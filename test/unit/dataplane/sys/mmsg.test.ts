@@ -118,6 +118,34 @@ describe("MsgVec", () => {
     );
   });
 
+  it("setIov() + setSendIovs() write the same bytes as setSend() with an array", () => {
+    const a = memory();
+    const b = memory();
+    const va = new MsgVec(a, BASE, AT, SHAPE);
+    const vb = new MsgVec(b, BASE, AT, SHAPE);
+    va.setSend(
+      2,
+      [
+        [100, 1400],
+        [3000, 900],
+      ],
+      0x0a000002,
+      8285,
+      1400,
+    );
+    vb.setIov(2, 0, 100, 1400);
+    vb.setIov(2, 1, 3000, 900);
+    vb.setSendIovs(2, 2, 0x0a000002, 8285, 1400);
+    assert.deepEqual(b.u8, a.u8);
+    va.setSend(0, 500, 60, 0x0a000003, 8285);
+    vb.setIov(0, 0, 500, 60);
+    vb.setSendIovs(0, 1, 0x0a000003, 8285);
+    assert.deepEqual(b.u8, a.u8);
+    assert.throws(() => vb.setIov(0, 2, 0, 1), /No iovec 2/);
+    assert.throws(() => vb.setSendIovs(0, 0, 1, 1), RangeError);
+    assert.throws(() => vb.setSendIovs(0, 3, 1, 1), RangeError);
+  });
+
   it("prepareRecv() restores every length the kernel overwrote", () => {
     const mem = memory();
     const v = new MsgVec(mem, BASE, AT, SHAPE);
