@@ -17,7 +17,7 @@ export type Role = "tx" | "rx";
 export const HOST = {
   /** Packets read from the TUN device (TX) or datagrams received (RX). */
   READS: 0,
-  /** Datagrams sent (TX) or packets written to the TUN device (RX). */
+  /** Datagrams sent (TX), or writes to the TUN device (RX: a coalesced frame counts once). */
   WRITES: 1,
   /** System calls that failed with something other than EAGAIN/EINTR. */
   SYSCALL_ERRORS: 2,

@@ -57,7 +57,7 @@ export function dataPlaneMetrics(c: DataPlaneCounters): string {
     ) +
     lines(
       "flanneld_dataplane_packets_total",
-      "Datagrams sent (tx) or packets written to the TUN device (rx).",
+      "Datagrams sent (tx), or writes to the TUN device (rx: a coalesced super-segment counts once).",
       host((d) => d.writes),
     ) +
     lines(

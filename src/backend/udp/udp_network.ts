@@ -187,6 +187,8 @@ export class UdpNetwork implements Network {
         rxSyscallErrors: c.rx.syscallErrors,
         txOffloadErrors: c.tx.offloadErrors,
         rxOffloadErrors: c.rx.offloadErrors,
+        txGsoSends: c.tx.offloadBatches,
+        rxCoalescedFrames: c.rx.offloadBatches,
         truncated: c.rx.truncated,
       });
       this.#sock.close();
