@@ -10,6 +10,23 @@
 import { writeFile } from "node:fs/promises";
 import netlink from "netlink";
 import { formatIP4Net, ip4FromBytes, ip4ToBytes, type IP4Net } from "../ip/ip4.js";
+import {
+  AF_BRIDGE,
+  describeFdb,
+  fdbEntryOf,
+  fdbMessage,
+  fdbProblem,
+  ifindexProblem,
+  ipText,
+  linkDetailsOf,
+  linkInfoOf,
+  linkNameProblem,
+  neigh4Message,
+  neigh4Of,
+  neighProblem,
+  vxlanLinkAttrs,
+  vxlanSpecProblem,
+} from "./l2.js";
 
 /** Main routing table id (RT_TABLE_MAIN). */
 export const MAIN_TABLE = 254;
@@ -19,6 +36,8 @@ const AF_INET6 = 10;
 const RTNH_F_ONLINK = 4;
 /** Protocol stamped on the routes we install (RTPROT_BOOT, as `ip route add` and flannel use). */
 const RTPROT_BOOT = 3;
+const CREATE_EXCL = { flags: netlink.FlagsNew.CREATE | netlink.FlagsNew.EXCL };
+const CREATE_REPLACE = { flags: netlink.FlagsNew.CREATE | netlink.FlagsNew.REPLACE };
 
 export interface LinkInfo {
   readonly index: number;
@@ -72,6 +91,55 @@ export interface RouteLookup {
   readonly prefsrc?: number;
 }
 
+/** The vxlan attributes upstream compares before reusing a device (spec §4.3). */
+export interface VxlanAttrs {
+  readonly vni: number;
+  /** Underlay source address (IFLA_VXLAN_LOCAL), IPv4 as a u32 number, if set. */
+  readonly local?: number;
+  /** Index of the underlay device (IFLA_VXLAN_LINK), if set. */
+  readonly vtepIndex?: number;
+  /** Multicast group or remote (IFLA_VXLAN_GROUP), IPv4 u32, if set. */
+  readonly group?: number;
+  /** UDP destination port (host order); absent or 0 = kernel default 8472. */
+  readonly port?: number;
+  readonly learning: boolean;
+  readonly gbp: boolean;
+  readonly l2miss: boolean;
+}
+
+/** A link with its kind (IFLA_INFO_KIND) and, for vxlan devices, their attributes. */
+export interface LinkDetails extends LinkInfo {
+  /** "vxlan", "bridge", "veth", "tun", ...; undefined when the kernel sends none. */
+  readonly kind?: string;
+  readonly vxlan?: VxlanAttrs;
+}
+
+/** What addVxlanLink creates. */
+export interface VxlanLinkSpec extends VxlanAttrs {
+  readonly name: string;
+  /** aa:bb:cc:dd:ee:ff, set at creation. */
+  readonly mac: string;
+  readonly mtu: number;
+}
+
+/** An IPv4 neighbour (ARP) entry. */
+export interface Neigh4 {
+  readonly ifindex: number;
+  readonly ip: number;
+  /** Link-layer address; absent for entries still being resolved or failed. */
+  readonly mac?: string;
+  readonly permanent: boolean;
+}
+
+/** A forwarding-database entry of a device (`bridge fdb`). */
+export interface FdbEntry {
+  readonly ifindex: number;
+  readonly mac: string;
+  /** Remote VTEP (NDA_DST), IPv4 u32, if the entry has one. */
+  readonly dst?: number;
+  readonly permanent: boolean;
+}
+
 export class NetlinkError extends Error {
   override readonly name = "NetlinkError";
   constructor(
@@ -110,6 +178,34 @@ export interface Netlink {
    * "accept_local", "1") for /proc/sys/net/ipv4/conf/flannel0/accept_local.
    */
   setDeviceConf(family: "ipv4" | "ipv6", device: string, key: string, value: string): Promise<void>;
+  /** The link called `name` with its kind and vxlan attributes, or null. */
+  linkDetails(name: string): Promise<LinkDetails | null>;
+  /**
+   * Creates a vxlan device, down, like `ip link add <name> address <mac> mtu
+   * <mtu> type vxlan id <vni> local <local> dev <vtepIndex> [nolearning]
+   * [dstport <port>] [gbp]` (no l2miss/l3miss, no TTL/TOS, no UDP checksum
+   * flag; `group` and `l2miss` are sent only when given/true, and flannel
+   * gives neither); returns its ifindex. Rejects NetlinkError "EEXIST" if
+   * the name is taken, "EINVAL" naming the field for a malformed spec.
+   */
+  addVxlanLink(spec: VxlanLinkSpec): Promise<number>;
+  /** Deletes a link; rejects "ENODEV" if there is none with that index. */
+  delLink(ifindex: number): Promise<void>;
+  /** `ip neigh replace <ip> lladdr <mac> dev <ifindex> nud permanent`. */
+  replaceNeigh4(ifindex: number, ip: number, mac: string): Promise<void>;
+  /** `ip neigh del <ip> dev <ifindex>`; rejects "ENOENT" if absent. */
+  delNeigh4(ifindex: number, ip: number): Promise<void>;
+  /** IPv4 neighbour entries of one device. */
+  neighs4(ifindex: number): Promise<Neigh4[]>;
+  /**
+   * `bridge fdb replace <mac> dev <ifindex> self dst <dst> permanent`
+   * (AF_BRIDGE, NTF_SELF, NUD_PERMANENT, NDA_DST).
+   */
+  replaceFdb(ifindex: number, mac: string, dst: number): Promise<void>;
+  /** `bridge fdb del <mac> dev <ifindex> self dst <dst>`; rejects "ENOENT" if absent. */
+  delFdb(ifindex: number, mac: string, dst: number): Promise<void>;
+  /** FDB entries of one device (AF_BRIDGE dump filtered by ifindex). */
+  fdb(ifindex: number): Promise<FdbEntry[]>;
   /** Closes the socket; further calls reject. */
   close(): void;
 }
@@ -119,9 +215,9 @@ function errnoOf(err: unknown): string {
   return m?.[1] ?? "EUNKNOWN";
 }
 
-function macOf(buf: Buffer | undefined): string | undefined {
-  if (buf === undefined || buf.length !== 6) return undefined;
-  return [...buf].map((b) => b.toString(16).padStart(2, "0")).join(":");
+/** Rejects bad input the way the kernel would, with words naming the field. */
+function check(what: string, problem: string | null): void {
+  if (problem !== null) throw new NetlinkError(`${what}: ${problem}: EINVAL`, "EINVAL");
 }
 
 function addrText(buf: Buffer): string {
@@ -150,25 +246,35 @@ export class LinuxNetlink implements Netlink {
     }
   }
 
+  /** One dump of all links. */
   async links(): Promise<LinkInfo[]> {
     const msgs = await this.#call("Cannot list links", () => this.#sock.getLinks());
-    return msgs.map((m) => {
-      const mac = macOf(m.attrs.address);
-      const flags = m.data.flags ?? {};
-      return {
-        index: m.data.index ?? 0,
-        name: m.attrs.ifname ?? "",
-        mtu: m.attrs.mtu ?? 0,
-        up: flags.up === true,
-        running: flags.running === true,
-        loopback: flags.loopback === true,
-        ...(mac !== undefined ? { mac } : {}),
-      };
-    });
+    return msgs.map(linkInfoOf);
   }
 
   async linkByName(name: string): Promise<LinkInfo | null> {
-    return (await this.links()).find((l) => l.name === name) ?? null;
+    const m = await this.#linkMessage(name);
+    return m === null ? null : linkInfoOf(m);
+  }
+
+  async linkDetails(name: string): Promise<LinkDetails | null> {
+    const m = await this.#linkMessage(name);
+    return m === null ? null : linkDetailsOf(m);
+  }
+
+  /** RTM_GETLINK for one name (no dump); null when there is no such link. */
+  async #linkMessage(name: string) {
+    // A name the kernel could never have given a link is not an error, just absent.
+    if (linkNameProblem(name) !== null) return null;
+    try {
+      const msgs = await this.#call(`Cannot look up link ${name}`, () =>
+        this.#sock.getLink({}, { ifname: name }),
+      );
+      return msgs.find((m) => m.attrs.ifname === name) ?? null;
+    } catch (err) {
+      if (err instanceof NetlinkError && err.code === "ENODEV") return null;
+      throw err;
+    }
   }
 
   async addresses(family?: 4 | 6): Promise<AddrInfo[]> {
@@ -338,6 +444,63 @@ export class LinuxNetlink implements Netlink {
       const code = (err as NodeJS.ErrnoException).code ?? "EUNKNOWN";
       throw new NetlinkError(`Cannot set ${path} to ${value}: ${code}`, code, { cause: err });
     }
+  }
+
+  async addVxlanLink(spec: VxlanLinkSpec): Promise<number> {
+    const what = `Cannot add vxlan link ${String(spec.name)}`;
+    check(what, vxlanSpecProblem(spec));
+    await this.#call(what, () => this.#sock.newLink({}, vxlanLinkAttrs(spec), CREATE_EXCL));
+    const link = await this.linkByName(spec.name);
+    if (link === null) throw new NetlinkError(`${what}: gone right after creation`, "ENODEV");
+    return link.index;
+  }
+
+  async delLink(ifindex: number): Promise<void> {
+    const what = `Cannot delete link ${ifindex}`;
+    check(what, ifindexProblem(ifindex));
+    await this.#call(what, () => this.#sock.delLink({ index: ifindex }));
+  }
+
+  async replaceNeigh4(ifindex: number, ip: number, mac: string): Promise<void> {
+    const what = `Cannot replace neighbour ${ipText(ip)} on link ${ifindex}`;
+    check(what, neighProblem(ifindex, ip, mac));
+    const [data, attrs] = neigh4Message(ifindex, ip, mac);
+    await this.#call(what, () => this.#sock.newNeighbor(data, attrs, CREATE_REPLACE));
+  }
+
+  async delNeigh4(ifindex: number, ip: number): Promise<void> {
+    const what = `Cannot delete neighbour ${ipText(ip)} on link ${ifindex}`;
+    check(what, neighProblem(ifindex, ip));
+    const [data, attrs] = neigh4Message(ifindex, ip);
+    await this.#call(what, () => this.#sock.delNeighbor(data, attrs));
+  }
+
+  async neighs4(ifindex: number): Promise<Neigh4[]> {
+    const msgs = await this.#call("Cannot list neighbours", () =>
+      this.#sock.getNeighbors({ family: AF_INET }),
+    );
+    return msgs.map(neigh4Of).filter((n): n is Neigh4 => n !== null && n.ifindex === ifindex);
+  }
+
+  async replaceFdb(ifindex: number, mac: string, dst: number): Promise<void> {
+    const what = `Cannot replace fdb entry ${describeFdb(mac, dst)} on link ${ifindex}`;
+    check(what, fdbProblem(ifindex, mac, dst));
+    const [data, attrs] = fdbMessage(ifindex, mac, dst, true);
+    await this.#call(what, () => this.#sock.newNeighbor(data, attrs, CREATE_REPLACE));
+  }
+
+  async delFdb(ifindex: number, mac: string, dst: number): Promise<void> {
+    const what = `Cannot delete fdb entry ${describeFdb(mac, dst)} on link ${ifindex}`;
+    check(what, fdbProblem(ifindex, mac, dst));
+    const [data, attrs] = fdbMessage(ifindex, mac, dst, false);
+    await this.#call(what, () => this.#sock.delNeighbor(data, attrs));
+  }
+
+  async fdb(ifindex: number): Promise<FdbEntry[]> {
+    const msgs = await this.#call("Cannot list fdb entries", () =>
+      this.#sock.getNeighbors({ family: AF_BRIDGE }),
+    );
+    return msgs.map(fdbEntryOf).filter((e): e is FdbEntry => e !== null && e.ifindex === ifindex);
   }
 
   close(): void {

@@ -12,6 +12,21 @@
  *   (metric 0 / absent, gateway absent and device absent act as wildcards,
  *   and a blackhole has no device), else rejects "ESRCH".
  *
+ * Link-layer state (links, IPv4 neighbours, vxlan FDB) follows the kernel
+ * as `LinuxNetlink` drives it:
+ * - `addVxlanLink` rejects "EINVAL" for a malformed spec (same checks and
+ *   words as LinuxNetlink), "EEXIST" when the name is taken or another
+ *   vxlan device has the same VNI, port and gbp flag, and "ENODEV" when the
+ *   underlay device does not exist; the new link is down, gets the next
+ *   unused ifindex and reads back port 8472 when none was given;
+ * - `delLink` rejects "ENODEV" for an unknown index, and takes the link's
+ *   addresses, routes, neighbours and FDB entries with it, as well as the
+ *   vxlan devices whose underlay (vtepIndex) it was;
+ * - neighbours are keyed by (ifindex, ip) and FDB entries by (ifindex, mac):
+ *   replace adds or overwrites (permanent), delete rejects "ENOENT" when
+ *   there is no such entry (for FDB: none with that dst), and both reject
+ *   "ENODEV" for an unknown device.
+ *
  * Every call takes one macrotask turn before it acts, so concurrent callers
  * interleave as they would against a real socket; each call is atomic.
  * `failNext()` makes the next calls reject (optionally only some methods),
@@ -23,11 +38,23 @@ import {
   MAIN_TABLE,
   NetlinkError,
   type AddrInfo,
+  type FdbEntry,
+  type LinkDetails,
   type LinkInfo,
+  type Neigh4,
   type Netlink,
   type Route4,
   type RouteLookup,
+  type VxlanLinkSpec,
 } from "../../src/netlink/netlink.js";
+import {
+  fdbProblem,
+  ifindexProblem,
+  ipText,
+  neighProblem,
+  VXLAN_DEFAULT_PORT,
+  vxlanSpecProblem,
+} from "../../src/netlink/l2.js";
 
 export type NetlinkMethod =
   | "links"
@@ -41,12 +68,36 @@ export type NetlinkMethod =
   | "addAddress4"
   | "delAddress4"
   | "setLinkUp"
-  | "setDeviceConf";
+  | "setDeviceConf"
+  | "linkDetails"
+  | "addVxlanLink"
+  | "delLink"
+  | "replaceNeigh4"
+  | "delNeigh4"
+  | "neighs4"
+  | "replaceFdb"
+  | "delFdb"
+  | "fdb";
+
+/** Methods that log one entry per call themselves (success or failure), with a detail. */
+const SELF_LOGGED: ReadonlySet<NetlinkMethod> = new Set<NetlinkMethod>([
+  "addRoute4",
+  "replaceRoute4",
+  "delRoute4",
+  "addVxlanLink",
+  "delLink",
+  "replaceNeigh4",
+  "delNeigh4",
+  "replaceFdb",
+  "delFdb",
+]);
 
 /** One call as the fake saw it; `error` is the errno name it rejected with. */
 export interface NetlinkCall {
   readonly method: NetlinkMethod;
   readonly route?: Route4;
+  /** The arguments of a link, neighbour or FDB call, e.g. "flannel.1 vni 1" or "#5 10.0.0.0". */
+  readonly detail?: string;
   readonly error?: string;
 }
 
@@ -57,7 +108,10 @@ interface Failure {
 }
 
 export interface RecordingNetlinkOptions {
-  readonly links?: readonly LinkInfo[];
+  /** Links present at start; give `kind`/`vxlan` for linkDetails to report them. */
+  readonly links?: readonly LinkDetails[];
+  readonly neighs?: readonly Neigh4[];
+  readonly fdb?: readonly FdbEntry[];
   readonly addresses?: readonly AddrInfo[];
   /** Routes present at start (any table). */
   readonly routes?: readonly Route4[];
@@ -99,8 +153,11 @@ export class RecordingNetlink implements Netlink {
   /** Every call in the order it acted (after its turn), including failed ones. */
   readonly calls: NetlinkCall[] = [];
   #routes: Route4[];
-  readonly #links: LinkInfo[];
-  readonly #addresses: AddrInfo[];
+  #links: LinkDetails[];
+  #addresses: AddrInfo[];
+  #neighs: Neigh4[];
+  #fdb: FdbEntry[];
+  #nextIndex: number;
   #failures: Failure[] = [];
   #closed = false;
 
@@ -108,6 +165,9 @@ export class RecordingNetlink implements Netlink {
     this.#links = [...(opts.links ?? [])];
     this.#addresses = [...(opts.addresses ?? [])];
     this.#routes = [...(opts.routes ?? [])];
+    this.#neighs = [...(opts.neighs ?? [])];
+    this.#fdb = [...(opts.fdb ?? [])];
+    this.#nextIndex = Math.max(0, ...this.#links.map((l) => l.index)) + 1;
   }
 
   // ---- Test controls (act at once, like another program changing the kernel) ----
@@ -143,6 +203,27 @@ export class RecordingNetlink implements Netlink {
     const before = this.#routes.length;
     this.#routes = this.#routes.filter((r) => !match(r));
     return before - this.#routes.length;
+  }
+
+  /** Links as stored, with kind and vxlan attributes (no call logged). */
+  linksNow(): LinkDetails[] {
+    return [...this.#links];
+  }
+
+  /** IPv4 neighbours of all devices as stored (no call logged). */
+  neighsNow(): Neigh4[] {
+    return [...this.#neighs];
+  }
+
+  /** FDB entries of all devices as stored (no call logged). */
+  fdbNow(): FdbEntry[] {
+    return [...this.#fdb];
+  }
+
+  /** Adds a link behind the code's back (like `ip link add` by someone else). */
+  injectLink(link: LinkDetails): void {
+    this.#links.push(link);
+    this.#nextIndex = Math.max(this.#nextIndex, link.index + 1);
   }
 
   /** Calls of one method, in order. */
@@ -271,30 +352,175 @@ export class RecordingNetlink implements Netlink {
     this.deviceConf.set(`${family}/${device}/${key}`, value);
   }
 
+  async linkDetails(name: string): Promise<LinkDetails | null> {
+    await this.#enter("linkDetails");
+    return this.#links.find((l) => l.name === name) ?? null;
+  }
+
+  async addVxlanLink(spec: VxlanLinkSpec): Promise<number> {
+    const detail = `${String(spec.name)} vni ${String(spec.vni)}`;
+    await this.#enter("addVxlanLink", undefined, detail);
+    const fail = (code: string, why: string) =>
+      this.#fail("addVxlanLink", undefined, code, why, detail);
+    const problem = vxlanSpecProblem(spec);
+    if (problem !== null) throw fail("EINVAL", problem);
+    if (this.#links.some((l) => l.name === spec.name)) throw fail("EEXIST", "File exists");
+    if (spec.vtepIndex !== undefined && !this.#links.some((l) => l.index === spec.vtepIndex)) {
+      throw fail("ENODEV", "No such device");
+    }
+    const port = spec.port !== undefined && spec.port !== 0 ? spec.port : VXLAN_DEFAULT_PORT;
+    const clash = this.#links.find(
+      (l) =>
+        l.vxlan?.vni === spec.vni &&
+        (l.vxlan.port || VXLAN_DEFAULT_PORT) === port &&
+        l.vxlan.gbp === spec.gbp,
+    );
+    if (clash !== undefined) {
+      throw fail("EEXIST", `A VXLAN device with the specified VNI already exists (${clash.name})`);
+    }
+    const index = this.#nextIndex++;
+    this.#links.push({
+      index,
+      name: spec.name,
+      mtu: spec.mtu,
+      up: false,
+      running: false,
+      loopback: false,
+      mac: spec.mac.toLowerCase(),
+      kind: "vxlan",
+      vxlan: {
+        vni: spec.vni,
+        ...(spec.local !== undefined && spec.local !== 0 ? { local: spec.local } : {}),
+        ...(spec.vtepIndex !== undefined ? { vtepIndex: spec.vtepIndex } : {}),
+        ...(spec.group !== undefined && spec.group !== 0 ? { group: spec.group } : {}),
+        port,
+        learning: spec.learning,
+        gbp: spec.gbp,
+        l2miss: spec.l2miss,
+      },
+    });
+    this.calls.push({ method: "addVxlanLink", detail });
+    return index;
+  }
+
+  async delLink(ifindex: number): Promise<void> {
+    const detail = `#${String(ifindex)}`;
+    await this.#enter("delLink", undefined, detail);
+    const problem = ifindexProblem(ifindex);
+    if (problem !== null) throw this.#fail("delLink", undefined, "EINVAL", problem, detail);
+    if (!this.#links.some((l) => l.index === ifindex)) {
+      throw this.#fail("delLink", undefined, "ENODEV", "No such device", detail);
+    }
+    this.#unregister(ifindex);
+    this.calls.push({ method: "delLink", detail });
+  }
+
+  async replaceNeigh4(ifindex: number, ip: number, mac: string): Promise<void> {
+    const detail = `#${String(ifindex)} ${ipText(ip)} lladdr ${String(mac)}`;
+    await this.#enter("replaceNeigh4", undefined, detail);
+    this.#checkNeigh("replaceNeigh4", detail, neighProblem(ifindex, ip, mac), ifindex);
+    const entry: Neigh4 = { ifindex, ip, mac: mac.toLowerCase(), permanent: true };
+    const i = this.#neighs.findIndex((n) => n.ifindex === ifindex && n.ip === ip);
+    if (i >= 0) this.#neighs[i] = entry;
+    else this.#neighs.push(entry);
+    this.calls.push({ method: "replaceNeigh4", detail });
+  }
+
+  async delNeigh4(ifindex: number, ip: number): Promise<void> {
+    const detail = `#${String(ifindex)} ${ipText(ip)}`;
+    await this.#enter("delNeigh4", undefined, detail);
+    this.#checkNeigh("delNeigh4", detail, neighProblem(ifindex, ip), ifindex);
+    const i = this.#neighs.findIndex((n) => n.ifindex === ifindex && n.ip === ip);
+    if (i < 0) throw this.#fail("delNeigh4", undefined, "ENOENT", "No such entry", detail);
+    this.#neighs.splice(i, 1);
+    this.calls.push({ method: "delNeigh4", detail });
+  }
+
+  async neighs4(ifindex: number): Promise<Neigh4[]> {
+    await this.#enter("neighs4");
+    return this.#neighs.filter((n) => n.ifindex === ifindex);
+  }
+
+  async replaceFdb(ifindex: number, mac: string, dst: number): Promise<void> {
+    const detail = `#${String(ifindex)} ${String(mac)} dst ${ipText(dst)}`;
+    await this.#enter("replaceFdb", undefined, detail);
+    this.#checkNeigh("replaceFdb", detail, fdbProblem(ifindex, mac, dst), ifindex);
+    const entry: FdbEntry = { ifindex, mac: mac.toLowerCase(), dst, permanent: true };
+    const i = this.#fdb.findIndex((e) => e.ifindex === ifindex && e.mac === entry.mac);
+    if (i >= 0) this.#fdb[i] = entry;
+    else this.#fdb.push(entry);
+    this.calls.push({ method: "replaceFdb", detail });
+  }
+
+  async delFdb(ifindex: number, mac: string, dst: number): Promise<void> {
+    const detail = `#${String(ifindex)} ${String(mac)} dst ${ipText(dst)}`;
+    await this.#enter("delFdb", undefined, detail);
+    this.#checkNeigh("delFdb", detail, fdbProblem(ifindex, mac, dst), ifindex);
+    const key = mac.toLowerCase();
+    const i = this.#fdb.findIndex((e) => e.ifindex === ifindex && e.mac === key && e.dst === dst);
+    if (i < 0) throw this.#fail("delFdb", undefined, "ENOENT", "No such entry", detail);
+    this.#fdb.splice(i, 1);
+    this.calls.push({ method: "delFdb", detail });
+  }
+
+  async fdb(ifindex: number): Promise<FdbEntry[]> {
+    await this.#enter("fdb");
+    return this.#fdb.filter((e) => e.ifindex === ifindex);
+  }
+
   close(): void {
     this.#closed = true;
   }
 
   // ---- Internals ----
 
+  /** Removes a link and what the kernel removes with it, including vxlan devices on top. */
+  #unregister(ifindex: number): void {
+    const upper = this.#links.filter((l) => l.vxlan?.vtepIndex === ifindex).map((l) => l.index);
+    this.#links = this.#links.filter((l) => l.index !== ifindex);
+    this.#addresses = this.#addresses.filter((a) => a.ifindex !== ifindex);
+    this.#routes = this.#routes.filter((r) => r.ifindex !== ifindex || r.type === "blackhole");
+    this.#neighs = this.#neighs.filter((n) => n.ifindex !== ifindex);
+    this.#fdb = this.#fdb.filter((e) => e.ifindex !== ifindex);
+    for (const i of upper) this.#unregister(i);
+  }
+
+  /** Bad input → EINVAL, unknown device → ENODEV, as the kernel answers. */
+  #checkNeigh(method: NetlinkMethod, detail: string, problem: string | null, ifindex: number) {
+    if (problem !== null) throw this.#fail(method, undefined, "EINVAL", problem, detail);
+    if (!this.#links.some((l) => l.index === ifindex)) {
+      throw this.#fail(method, undefined, "ENODEV", "No such device", detail);
+    }
+  }
+
   /** Waits one turn, then applies closing and injected failures. */
-  async #enter(method: NetlinkMethod, route?: Route4): Promise<void> {
+  async #enter(method: NetlinkMethod, route?: Route4, detail?: string): Promise<void> {
     await turn();
-    if (this.#closed) throw this.#fail(method, route, "EBADF", "Netlink socket closed");
+    if (this.#closed) throw this.#fail(method, route, "EBADF", "Netlink socket closed", detail);
     const f = this.#failures.find((x) => x.methods === null || x.methods.has(method));
     if (f !== undefined) {
       f.remaining--;
       if (f.remaining <= 0) this.#failures = this.#failures.filter((x) => x !== f);
-      throw this.#fail(method, route, f.code, "Injected failure");
+      throw this.#fail(method, route, f.code, "Injected failure", detail);
     }
-    if (method !== "addRoute4" && method !== "replaceRoute4" && method !== "delRoute4") {
-      this.calls.push({ method });
-    }
+    if (!SELF_LOGGED.has(method)) this.calls.push({ method });
   }
 
-  #fail(method: NetlinkMethod, route: Route4 | undefined, code: string, why: string): NetlinkError {
-    this.calls.push({ method, ...(route !== undefined ? { route } : {}), error: code });
-    const what = route !== undefined ? ` ${describeRoute(route)}` : "";
+  #fail(
+    method: NetlinkMethod,
+    route: Route4 | undefined,
+    code: string,
+    why: string,
+    detail?: string,
+  ): NetlinkError {
+    this.calls.push({
+      method,
+      ...(route !== undefined ? { route } : {}),
+      ...(detail !== undefined ? { detail } : {}),
+      error: code,
+    });
+    const what =
+      route !== undefined ? ` ${describeRoute(route)}` : detail !== undefined ? ` ${detail}` : "";
     return new NetlinkError(`${method}${what}: ${why}: ${code}`, code);
   }
 }
