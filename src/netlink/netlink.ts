@@ -202,7 +202,11 @@ export interface Netlink {
    * (AF_BRIDGE, NTF_SELF, NUD_PERMANENT, NDA_DST).
    */
   replaceFdb(ifindex: number, mac: string, dst: number): Promise<void>;
-  /** `bridge fdb del <mac> dev <ifindex> self dst <dst>`; rejects "ENOENT" if absent. */
+  /**
+   * `bridge fdb del <mac> dev <ifindex> self dst <dst>`; rejects "ENOENT" if
+   * the device has no entry for `mac`. As the kernel answers it, an entry
+   * for `mac` with another dst is left alone and the call resolves.
+   */
   delFdb(ifindex: number, mac: string, dst: number): Promise<void>;
   /** FDB entries of one device (AF_BRIDGE dump filtered by ifindex). */
   fdb(ifindex: number): Promise<FdbEntry[]>;

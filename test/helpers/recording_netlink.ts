@@ -24,8 +24,9 @@
  *   vxlan devices whose underlay (vtepIndex) it was;
  * - neighbours are keyed by (ifindex, ip) and FDB entries by (ifindex, mac):
  *   replace adds or overwrites (permanent), delete rejects "ENOENT" when
- *   there is no such entry (for FDB: none with that dst), and both reject
- *   "ENODEV" for an unknown device.
+ *   there is no such entry, and both reject "ENODEV" for an unknown device;
+ *   an FDB delete whose dst differs from the entry's resolves and leaves
+ *   the entry (the kernel's vxlan_fdb_delete does the same).
  *
  * Every call takes one macrotask turn before it acts, so concurrent callers
  * interleave as they would against a real socket; each call is atomic.
@@ -457,9 +458,9 @@ export class RecordingNetlink implements Netlink {
     await this.#enter("delFdb", undefined, detail);
     this.#checkNeigh("delFdb", detail, fdbProblem(ifindex, mac, dst), ifindex);
     const key = mac.toLowerCase();
-    const i = this.#fdb.findIndex((e) => e.ifindex === ifindex && e.mac === key && e.dst === dst);
+    const i = this.#fdb.findIndex((e) => e.ifindex === ifindex && e.mac === key);
     if (i < 0) throw this.#fail("delFdb", undefined, "ENOENT", "No such entry", detail);
-    this.#fdb.splice(i, 1);
+    if (this.#fdb[i]!.dst === dst) this.#fdb.splice(i, 1);
     this.calls.push({ method: "delFdb", detail });
   }
 
