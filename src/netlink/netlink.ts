@@ -186,7 +186,9 @@ export interface Netlink {
    * [dstport <port>] [gbp]` (no l2miss/l3miss, no TTL/TOS, no UDP checksum
    * flag; `group` and `l2miss` are sent only when given/true, and flannel
    * gives neither); returns its ifindex. Rejects NetlinkError "EEXIST" if
-   * the name is taken, "EINVAL" naming the field for a malformed spec.
+   * the name is taken (or another vxlan device has the same VNI, port and
+   * gbp flag), "ENODEV" if vtepIndex names no link, "EINVAL" naming the
+   * field for a malformed spec.
    */
   addVxlanLink(spec: VxlanLinkSpec): Promise<number>;
   /** Deletes a link; rejects "ENODEV" if there is none with that index. */
@@ -263,7 +265,12 @@ export class LinuxNetlink implements Netlink {
 
   async linkDetails(name: string): Promise<LinkDetails | null> {
     const m = await this.#linkMessage(name);
-    return m === null ? null : linkDetailsOf(m);
+    if (m === null) return null;
+    try {
+      return linkDetailsOf(m);
+    } catch (err) {
+      throw new NetlinkError(`${(err as Error).message}: EPROTO`, "EPROTO", { cause: err });
+    }
   }
 
   /** RTM_GETLINK for one name (no dump); null when there is no such link. */
