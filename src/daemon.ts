@@ -14,6 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { lookupBackend } from "./backend/registry.js";
 import { keepBlackholeRoute } from "./backend/blackhole_route.js";
 import type { Network } from "./backend/backend.js";
+import { VXLAN, VXLAN_USERSPACE } from "./backend/vxlan/vxlan_config.js";
 import { parseNetworkConfig, type NetworkConfig } from "./config/network_config.js";
 import { readDotenvFile, writeSubnetEnv } from "./config/subnet_env.js";
 import { describeError, FatalError } from "./errors.js";
@@ -130,13 +131,25 @@ export function withBackendOverride(config: NetworkConfig, override: string): Ne
   log.info(
     `Backend type set by --backend: ${override} (the network config says ${config.backendType})`,
   );
-  if (override !== config.backendType) {
+  // vxlan-userspace is vxlan on the wire and in the lease: only the data path differs.
+  const userspace = override === VXLAN_USERSPACE;
+  const type = userspace ? VXLAN : override;
+  if (type !== config.backendType) {
     log.warn(
-      `This node runs the ${override} backend while the cluster's config says ${config.backendType}: ` +
+      `This node runs the ${type} backend while the cluster's config says ${config.backendType}: ` +
         `it cannot pass traffic with nodes of the other type`,
     );
   }
-  return { ...config, backendType: override, backendDefaulted: false };
+  // Other options still come from the config; Userspace replaces any key of that name.
+  const backend = userspace
+    ? {
+        ...Object.fromEntries(
+          Object.entries(config.backend).filter(([k]) => k.toLowerCase() !== "userspace"),
+        ),
+        Userspace: true,
+      }
+    : config.backend;
+  return { ...config, backendType: type, backend, backendDefaulted: false };
 }
 
 /** Runs until `signal` aborts; returns the exit status. */

@@ -6,16 +6,18 @@ import { AllocBackend } from "./alloc.js";
 import type { BackendFactory } from "./backend.js";
 import { HOST_GW, HostGwBackend } from "./hostgw/host_gw.js";
 import { UDP, UdpBackend } from "./udp/udp.js";
+import { VxlanBackend } from "./vxlan/vxlan.js";
+import { VXLAN } from "./vxlan/vxlan_config.js";
 
 export const BACKENDS: ReadonlyMap<string, BackendFactory> = new Map<string, BackendFactory>([
   [HOST_GW, (ctx) => new HostGwBackend(ctx)],
   ["alloc", (ctx) => new AllocBackend(ctx)],
   [UDP, (ctx) => new UdpBackend(ctx)],
+  [VXLAN, (ctx) => new VxlanBackend(ctx)],
 ]);
 
 /** Upstream backends this version does not provide yet, with what to do instead. */
 export const NOT_YET: ReadonlyMap<string, string> = new Map([
-  ["vxlan", "the vxlan backend is not implemented by this version yet"],
   ["ipip", "the ipip backend is not implemented by this version"],
   ["wireguard", "the wireguard backend is not implemented by this version"],
   ["ipsec", "the ipsec backend is not implemented by this version"],

@@ -31,7 +31,7 @@ export interface FlagSpec {
 
 // prettier-ignore
 export const FLAGS: readonly FlagSpec[] = [
-  { name: "backend", kind: "string", default: "", usage: "override the network config's Backend.Type on this node only (e.g. udp); the backend's other options still come from the config (not in upstream flanneld)", support: "yes" },
+  { name: "backend", kind: "string", default: "", usage: "override the network config's Backend.Type on this node only (e.g. udp; vxlan-userspace: vxlan with a TUN device instead of the kernel's); the backend's other options still come from the config (not in upstream flanneld)", support: "yes" },
   { name: "etcd-cafile", kind: "string", default: "", usage: "SSL Certificate Authority file used to secure etcd communication", support: "yes" },
   { name: "etcd-certfile", kind: "string", default: "", usage: "SSL certification file used to secure etcd communication", support: "yes" },
   { name: "etcd-endpoints", kind: "string", default: "http://127.0.0.1:4001,http://127.0.0.1:2379", usage: "a comma-delimited list of etcd endpoints", support: "yes" },

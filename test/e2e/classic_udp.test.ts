@@ -7,11 +7,10 @@
  * counters on /metrics, and a clean shutdown that removes flannel0.
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
-import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Cluster, CLASSIC_PREFIX, REPO, type ClusterNode } from "../helpers/cluster.js";
+import { tcpTransfer } from "../helpers/transfer.js";
 import { waitFor } from "../helpers/netns.js";
 
 const CONFIG = '{"Network":"172.33.0.0/16","SubnetLen":24,"Backend":{"Type":"udp"}}';
@@ -84,32 +83,9 @@ describe("classic cluster on the udp backend", () => {
     `moves ${TRANSFER_MB} MB over TCP with the same sha256 on both sides`,
     { timeout: 180_000 },
     async () => {
-      const file = join(c.lab.dir, "payload.bin");
-      const fd = openSync(file, "w");
-      const chunk = randomBytes(1 << 20);
-      const hash = createHash("sha256");
-      for (let i = 0; i < TRANSFER_MB; i++) {
-        chunk.writeUInt32BE(i, 0); // every MiB differs
-        writeSync(fd, chunk);
-        hash.update(chunk);
-      }
-      closeSync(fd);
-      const sink = c.lab.spawn(n3.pod!.ns, process.execPath, [TRAFFIC, "tcp-sink", "5001"]);
-      await waitFor("the sink to listen", () => sink.stderr.includes("listening"));
-      const sent = c.lab.exec(
-        n1.pod!.ns,
-        process.execPath,
-        [TRAFFIC, "tcp-send", n3.pod!.ip, "5001", file],
-        {
-          timeoutMs: 170_000,
-        },
-      );
-      await sink.exited;
-      const got = JSON.parse(sink.stdout) as { bytes: number; sha256: string };
-      const put = JSON.parse(sent.stdout) as { bytes: number; sha256: string };
-      assert.equal(put.bytes, TRANSFER_MB << 20);
-      assert.equal(put.sha256, hash.digest("hex"));
-      assert.deepEqual(got, put);
+      const t = await tcpTransfer(c, n1.pod!, n3.pod!, TRANSFER_MB);
+      assert.deepEqual(t.sent, t.file);
+      assert.deepEqual(t.received, t.file);
     },
   );
 

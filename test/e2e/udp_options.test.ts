@@ -6,16 +6,12 @@
  * the log names the path taken, and the counters show no offload batch.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { closeSync, openSync, writeSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Cluster, REPO, type ClusterNode } from "../helpers/cluster.js";
-import { waitFor } from "../helpers/netns.js";
+import { Cluster, type ClusterNode } from "../helpers/cluster.js";
+import { tcpTransfer } from "../helpers/transfer.js";
 
 const CONFIG =
   '{"Network":"172.33.0.0/16","SubnetLen":24,"Backend":{"Type":"udp","Offload":false,"Workers":2}}';
-const TRAFFIC = join(REPO, "dist/js/test/helpers/traffic.js");
 const TRANSFER_MB = 50;
 
 describe("udp backend with offloads off and two workers", () => {
@@ -57,27 +53,9 @@ describe("udp backend with offloads off and two workers", () => {
     `moves ${TRANSFER_MB} MB over TCP with the same sha256 on both sides`,
     { timeout: 120_000 },
     async () => {
-      const file = join(c.lab.dir, "payload.bin");
-      const fd = openSync(file, "w");
-      const chunk = randomBytes(1 << 20);
-      for (let i = 0; i < TRANSFER_MB; i++) {
-        chunk.writeUInt32BE(i, 0);
-        writeSync(fd, chunk);
-      }
-      closeSync(fd);
-      const sink = c.lab.spawn(n2.pod!.ns, process.execPath, [TRAFFIC, "tcp-sink", "5001"]);
-      await waitFor("the sink to listen", () => sink.stderr.includes("listening"));
-      const sent = c.lab.exec(
-        n1.pod!.ns,
-        process.execPath,
-        [TRAFFIC, "tcp-send", n2.pod!.ip, "5001", file],
-        { timeoutMs: 110_000 },
-      );
-      await sink.exited;
-      const got = JSON.parse(sink.stdout) as { bytes: number; sha256: string };
-      const put = JSON.parse(sent.stdout) as { bytes: number; sha256: string };
-      assert.equal(put.bytes, TRANSFER_MB << 20);
-      assert.deepEqual(got, put);
+      const t = await tcpTransfer(c, n1.pod!, n2.pod!, TRANSFER_MB);
+      assert.deepEqual(t.sent, t.file);
+      assert.deepEqual(t.received, t.file);
     },
   );
 
