@@ -35,6 +35,7 @@ import type { PacketCore } from "./wasm/core.js";
 import type { WorkerConfig } from "./worker_config.js";
 import type { LoopContext, Step } from "./worker_loop.js";
 import { ArpResponder } from "./vxlan_arp.js";
+import { SUPER_FRAME_AT, superFrame } from "./vxlan_gso.js";
 
 type Fn = (...a: number[]) => number;
 
@@ -58,15 +59,16 @@ export function createRxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
   const out = m.region("out");
   const h = ctx.counters.host;
   const u32 = (): Uint32Array => m.u32;
+  const vtepMac = encap.kind === "vxlan" ? macWords(cfg.vtepMac!) : null;
   const arp =
-    encap.kind === "vxlan"
+    vtepMac !== null
       ? new ArpResponder({
           memory: m,
           sockFd: cfg.sockFd,
           port: cfg.port,
           local4: cfg.local4,
           vni: cfg.vni!,
-          mac: macWords(cfg.vtepMac!),
+          mac: vtepMac,
           host: h,
         })
       : null;
@@ -200,6 +202,20 @@ export function createRxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
           const datagrams = Math.max(1, Math.ceil(len / seg));
           h[HOST.READS]! += datagrams;
           if (refused(vec, k, datagrams)) continue;
+          if (vtepMac !== null && vec.groSize(k) === 0 && len > cfg.mtu + 22) {
+            // A kernel VTEP's TSO packet that crossed a veth whole (vxlan_gso.ts).
+            const at = out.base + k * out.size + m.headroom;
+            const frame = superFrame(m.u8, at, len, cfg.mtu, cfg.vni!, vtepMac);
+            if (frame > 0) {
+              // What came before it in this batch goes first: TCP order is kept.
+              process(0, used, source);
+              used = 0;
+              split = 0;
+              write(at + SUPER_FRAME_AT, frame);
+              h[HOST.OFFLOAD_BATCHES]!++;
+              continue;
+            }
+          }
           w[(out.len >>> 2) + k] = len;
           w[(out.off >>> 2) + k] = m.headroom;
           const r = groSplit(1, k, seg, 0, used, slots.count - used) >>> 0;
