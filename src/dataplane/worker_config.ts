@@ -23,7 +23,10 @@ export interface WorkerConfig {
   readonly gro: boolean;
   /** MTU of the TUN device (largest inner packet). */
   readonly mtu: number;
-  /** Our subnet's address: source of ICMP errors (upstream's udp proxy uses SN.base). */
+  /**
+   * Our subnet's address: source of ICMP errors (upstream's udp proxy uses
+   * SN.base) and, for VXLAN, the VTEP address whose ARP requests we answer.
+   */
   readonly local4: number;
   /** UDP port of every peer (flannel's udp backend uses its own configured port for all). */
   readonly port: number;
