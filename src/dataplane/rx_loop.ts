@@ -9,7 +9,9 @@
  *   decrement as upstream; vxlan: VXLAN/Ethernet checks and strip, inner
  *   header checks, no TTL step);
  * - vxlan: answers an ARP request for our VTEP address, drops other ARP
- *   (vxlan_arp.ts);
+ *   (vxlan_arp.ts); with UDP_GRO, writes a kernel VTEP's TSO packet that
+ *   came whole through a veth as one TUN frame (vxlan_gso.ts: counted in
+ *   writes and offload batches, not in the core's verdicts);
  * - with IFF_VNET_HDR on the TUN, coalesces consecutive in-order TCP
  *   segments of a flow into super-segments (checksums verified first) and
  *   writes each as one frame with its virtio_net_hdr; otherwise writes
