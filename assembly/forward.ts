@@ -11,6 +11,7 @@
  *       written in place (icmp.ts) → V_REPLY, or D_NO_ROUTE when none is due
  *     TTL decrement + RFC 1624 checksum update; TTL ≤ 1 → D_TTL
  *     → V_SEND, aux = peer id
+ *   routeTx: forwardTx without the TTL step (VXLAN: the kernel decremented it).
  *   forwardRx (wire → TUN): header checks, trim, TTL decrement → V_TO_TUN.
  *     Like upstream, no source check here (peers.ts offers one).
  *
@@ -114,6 +115,22 @@ export function ipv4Accept(p: usize, lenAt: usize): u32 {
  * V_REPLY), or a status for a bad range (then nothing is touched).
  */
 export function forwardTx(region: u32, first: u32, n: u32): u32 {
+  return sendBatch(region, first, n, true);
+}
+
+/**
+ * forwardTx without the TTL step, for VXLAN: the kernel already
+ * decremented the TTL when it routed the packet into the TUN device, and
+ * a kernel VTEP does not decrement it again. Header checks, trim, route
+ * lookup (a miss: ICMP net unreachable, or D_NO_ROUTE when none is due),
+ * then V_SEND with aux = peer id. Returns what forwardTx returns.
+ */
+export function routeTx(region: u32, first: u32, n: u32): u32 {
+  return sendBatch(region, first, n, false);
+}
+
+/** forwardTx (with `decrementTtl`) or routeTx. */
+function sendBatch(region: u32, first: u32, n: u32, decrementTtl: bool): u32 {
   const status = batchCheck(region, first, n);
   if (status != OK) return status;
   let kept: u32 = 0;
@@ -129,7 +146,7 @@ export function forwardTx(region: u32, first: u32, n: u32): u32 {
       if (hop == 0) {
         v = icmpNetUnreachable(bufferAddr(region, i), sideWord(region, SIDE_OFF, i), lenAt);
       } else {
-        v = ipv4DecrementTtl(p);
+        v = decrementTtl ? ipv4DecrementTtl(p) : 0;
         if (v == 0) {
           v = V_SEND;
           store<u32>(auxAt, hop - 1);

@@ -65,7 +65,7 @@ export {
 } from "./peers";
 
 // --- forwarding step and codecs (forward.ts, ipv4.ts, icmp.ts, vxlan.ts, udp_encap.ts) ---
-export { forwardTx, forwardRx } from "./forward";
+export { forwardTx, forwardRx, routeTx } from "./forward";
 export { setLocal4 } from "./icmp";
 export { udpEncap, udpDecap } from "./udp_encap";
 export { vxlanSetLocal, vxlanEncap, vxlanDecap } from "./vxlan";

@@ -43,8 +43,12 @@
  * then off += 22, len = the inner packet's length (trimmed like an IPv4
  * packet with padding), verdict V_TO_TUN. The inner TTL is not touched:
  * a kernel VTEP does not decrement it either (routing on each side does).
+ * An inner IPv4 TCP or UDP checksum that a sending kernel left for offload
+ * (the bare pseudo-header sum, as frames from a kernel peer behind a veth
+ * carry it) is finished (csum_partial.ts).
  */
 import { load16be, load32be, store16be, store32be } from "./bytes";
+import { finishPartial4 } from "./csum_partial";
 import {
   batchCheck,
   ipv4Accept,
@@ -188,8 +192,10 @@ export function vxlanDecap(region: u32, first: u32, n: u32): u32 {
       // leaves the datagram (and its counted length) as it came.
       store<u32>(lenAt, len - VXLAN_OVERHEAD);
       const inner = p + VXLAN_OVERHEAD;
-      v = load16be(p + 20) == ETHERTYPE_IPV4 ? ipv4Accept(inner, lenAt) : ipv6Accept(inner, lenAt);
+      const v4 = load16be(p + 20) == ETHERTYPE_IPV4;
+      v = v4 ? ipv4Accept(inner, lenAt) : ipv6Accept(inner, lenAt);
       if (v == 0) {
+        if (v4) finishPartial4(inner, load<u32>(lenAt));
         const offAt = sideWord(region, SIDE_OFF, i);
         store<u32>(offAt, load<u32>(offAt) + VXLAN_OVERHEAD);
         v = V_TO_TUN;

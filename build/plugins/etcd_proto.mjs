@@ -7,11 +7,12 @@
  * unchanged. It then checks that both routes yield the same services and
  * methods, so an etcd3 upgrade that changes the call fails the build.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { createRequire } from "node:module";
 import { rootPath } from "../util.mjs";
 
-const POOL_JS = rootPath("node_modules", "etcd3", "lib", "connection-pool.js");
+// esbuild reports real paths: resolve a symlinked node_modules too.
+const POOL_JS = realpathSync(rootPath("node_modules", "etcd3", "lib", "connection-pool.js"));
 const RPC_PROTO = rootPath("node_modules", "etcd3", "proto", "rpc.proto");
 const LOAD_CALL =
   /\(0, proto_loader_1\.loadSync\)\(`\$\{__dirname\}\/\.\.\/proto\/rpc\.proto`, \{/g;

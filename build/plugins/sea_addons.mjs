@@ -11,12 +11,14 @@
  * src/native/sea_addon.ts. Any other importer of these loaders fails the
  * build rather than the daemon at run time.
  */
+import { realpathSync } from "node:fs";
 import { sep } from "node:path";
 import { KOFFI_ASSET, NETLINK_ASSET } from "../native_addons.mjs";
 import { rootPath } from "../util.mjs";
 
 const SEA_ADDON_TS = rootPath("src", "native", "sea_addon.ts");
-const NETLINK_DIR = rootPath("node_modules", "netlink") + sep;
+// esbuild reports importers by their real path: resolve a symlinked node_modules too.
+const NETLINK_DIR = realpathSync(rootPath("node_modules", "netlink")) + sep;
 const NAMESPACE = "sea-addon";
 
 function addonModule(asset, wrapAsFunction) {

@@ -8,8 +8,19 @@
 import type { PacketCore } from "./wasm/core.js";
 
 export type ControlMessage =
-  /** A next hop: underlay address and UDP port (the peer id is the caller's). */
-  | { readonly op: "peer"; readonly id: number; readonly ip: number; readonly port: number }
+  /**
+   * A next hop: underlay address, UDP port and, for VXLAN, the peer's VTEP
+   * MAC (bytes 0..3 big-endian in macHi, 4..5 in macLo; absent: none). The
+   * peer id is the caller's.
+   */
+  | {
+      readonly op: "peer";
+      readonly id: number;
+      readonly ip: number;
+      readonly port: number;
+      readonly macHi?: number;
+      readonly macLo?: number;
+    }
   | { readonly op: "delPeer"; readonly id: number }
   | { readonly op: "route"; readonly ip: number; readonly len: number; readonly peer: number }
   | { readonly op: "delRoute"; readonly ip: number; readonly len: number }
@@ -28,7 +39,7 @@ export function applyControl(
   let status = 0;
   switch (m.op) {
     case "peer":
-      status = x["peerSet"]!(m.id, m.ip, m.port, 0, 0) >>> 0;
+      status = x["peerSet"]!(m.id, m.ip, m.port, m.macHi ?? 0, m.macLo ?? 0) >>> 0;
       break;
     case "delPeer":
       status = x["peerDel"]!(m.id) >>> 0;

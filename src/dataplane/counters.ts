@@ -33,8 +33,12 @@ export const HOST = {
   WRITE_BYTES: 7,
   /** Datagrams longer than a receive buffer (dropped). */
   TRUNCATED: 8,
+  /** VXLAN (RX): ARP requests for our VTEP address answered. */
+  NEIGH_REPLIES: 9,
+  /** VXLAN (RX): ARP frames not answered (not a request for our VTEP address), dropped. */
+  NEIGH_DROPS: 10,
 } as const;
-const HOST_WORDS = 9;
+const HOST_WORDS = 11;
 const ROLE_WORDS = VERDICT_COUNT * 2 + HOST_WORDS;
 const ROLES: readonly Role[] = ["tx", "rx"];
 
@@ -86,6 +90,8 @@ export interface DirectionCounters {
   readonly offloadErrors: number;
   readonly sourceDrops: number;
   readonly truncated: number;
+  readonly neighReplies: number;
+  readonly neighDrops: number;
 }
 
 export interface DataPlaneCounters {
@@ -123,6 +129,8 @@ export function readCounters(buffer: SharedArrayBuffer): DataPlaneCounters {
       offloadErrors: host(HOST.OFFLOAD_ERRORS),
       sourceDrops: host(HOST.SOURCE_DROPS),
       truncated: host(HOST.TRUNCATED),
+      neighReplies: host(HOST.NEIGH_REPLIES),
+      neighDrops: host(HOST.NEIGH_DROPS),
     };
   };
   return { tx: one("tx"), rx: one("rx") };

@@ -18,6 +18,7 @@ import {
   type DataPlaneCounters,
   type Role,
 } from "./counters.js";
+import { macWords } from "./mac.js";
 import type { WorkerConfig, WorkerReport } from "./worker_config.js";
 import { WORKER_SOURCE } from "./worker_source.js";
 
@@ -150,9 +151,18 @@ export class DataPlane {
     for (const w of this.#workers) w.control.postMessage(m);
   }
 
-  /** Peer `id` is reached at `ip`:`port` (the port is ours: flannel's udp backend uses its own for all peers). */
-  setPeer(id: number, ip: number, port: number): void {
-    this.#send({ op: "peer", id, ip, port });
+  /**
+   * Peer `id` is reached at `ip`:`port` (the port is ours: flannel's udp
+   * backend uses its own for all peers, and VXLAN the configured one);
+   * `vtepMac` is its VXLAN VTEP MAC. TypeError for a malformed MAC.
+   */
+  setPeer(id: number, ip: number, port: number, vtepMac?: string): void {
+    if (vtepMac === undefined) {
+      this.#send({ op: "peer", id, ip, port });
+      return;
+    }
+    const mac = macWords(vtepMac);
+    this.#send({ op: "peer", id, ip, port, macHi: mac.hi, macLo: mac.lo });
   }
 
   deletePeer(id: number): void {

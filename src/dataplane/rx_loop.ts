@@ -1,10 +1,17 @@
 /**
- * RX: UDP socket → core → TUN.
+ * RX: UDP socket → core → TUN, for flannel's udp wire format or VXLAN
+ * (encap.ts).
  *
  * Each wake-up receives a batch with recvmmsg, then:
  * - drops datagrams whose source is not the PublicIP of a current lease
  *   (upstream accepts anything from anyone), counted as source drops;
- * - runs the receive step (header checks, TTL decrement as upstream);
+ * - runs the encapsulation's receive step (udp: header checks, TTL
+ *   decrement as upstream; vxlan: VXLAN/Ethernet checks and strip, inner
+ *   header checks, no TTL step);
+ * - vxlan: answers an ARP request for our VTEP address, drops other ARP
+ *   (vxlan_arp.ts); with UDP_GRO, writes a kernel VTEP's TSO packet that
+ *   came whole through a veth as one TUN frame (vxlan_gso.ts: counted in
+ *   writes and offload batches, not in the core's verdicts);
  * - with IFF_VNET_HDR on the TUN, coalesces consecutive in-order TCP
  *   segments of a flow into super-segments (checksums verified first) and
  *   writes each as one frame with its virtio_net_hdr; otherwise writes
@@ -20,6 +27,8 @@
  *   per buffer: the kernel merges datagrams of one 4-tuple only.
  */
 import { HOST } from "./counters.js";
+import { createEncap } from "./encap.js";
+import { macWords } from "./mac.js";
 import * as io from "./sys/io.js";
 import { EAGAIN, EINTR, MSG_DONTWAIT } from "./sys/libc.js";
 import { GRO_CMSG_SPACE, MsgVec } from "./sys/mmsg.js";
@@ -27,6 +36,8 @@ import { VERDICT, isError } from "./wasm/abi.js";
 import type { PacketCore } from "./wasm/core.js";
 import type { WorkerConfig } from "./worker_config.js";
 import type { LoopContext, Step } from "./worker_loop.js";
+import { ArpResponder } from "./vxlan_arp.js";
+import { SUPER_FRAME_AT, superFrame } from "./vxlan_gso.js";
 
 type Fn = (...a: number[]) => number;
 
@@ -41,7 +52,7 @@ export const RX_FRAMES = 64;
 export function createRxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopContext): Step {
   const m = core.memory;
   const x = core.exports as unknown as Record<string, Fn>;
-  const forwardRx = x["forwardRx"]!;
+  const encap = createEncap(core, cfg);
   const groCoalesce = x["groCoalesce"]!;
   const groSplit = x["groSplit"]!;
   const peerFind4 = x["peerFind4"]!;
@@ -50,6 +61,20 @@ export function createRxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
   const out = m.region("out");
   const h = ctx.counters.host;
   const u32 = (): Uint32Array => m.u32;
+  const vtepMac = encap.kind === "vxlan" ? macWords(cfg.vtepMac!) : null;
+  const arp =
+    vtepMac !== null
+      ? new ArpResponder({
+          memory: m,
+          sockFd: cfg.sockFd,
+          port: cfg.port,
+          local4: cfg.local4,
+          vni: cfg.vni!,
+          mac: vtepMac,
+          host: h,
+        })
+      : null;
+  const encapDetail = encap.kind === "udp" ? "" : ` encap=${encap.kind}`;
   /** First out buffer coalesced frames may use. */
   const frames0 = cfg.gro ? GRO_BUFFERS : 0;
   if (cfg.gro && (out.count < GRO_BUFFERS + 1 || slots.count < GRO_BUFFERS * GRO_MAX_SEGMENTS)) {
@@ -92,14 +117,22 @@ export function createRxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
     }
   };
 
-  /** Runs the receive step on slots [a, b) and delivers its TO_TUN runs. */
-  const process = (a: number, b: number): void => {
+  /**
+   * Runs the receive step on slots [a, b) and delivers its TO_TUN runs;
+   * `source(i)` is the outer source address of slot i (for ARP replies).
+   */
+  const process = (a: number, b: number, source: (slot: number) => number): void => {
     if (a === b) return;
-    forwardRx(0, a, b - a);
+    encap.receive(a, b - a);
     const w = u32();
     let start = -1;
     for (let i = a; i <= b; i++) {
-      const pass = i < b && w[(slots.verdict >>> 2) + i] === VERDICT.TO_TUN;
+      const v = i < b ? w[(slots.verdict >>> 2) + i] : 0;
+      if (v === VERDICT.NEIGH && arp !== null) {
+        const at = slots.base + i * slots.size + w[(slots.off >>> 2) + i]!;
+        arp.answer(at, w[(slots.len >>> 2) + i]!, source(i));
+      }
+      const pass = v === VERDICT.TO_TUN;
       if (pass && start < 0) start = i;
       if (!pass && start >= 0) {
         deliver(start, i);
@@ -142,10 +175,19 @@ export function createRxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
     const prepare = (k: number): void =>
       vec.prepareRecv(k, out.base + k * out.size + m.headroom, room);
     for (let k = 0; k < GRO_BUFFERS; k++) prepare(k);
+    // The receive buffers the batch split, by first slot, with their source.
+    const firstSlot = new Int32Array(GRO_BUFFERS);
+    const bufferSrc = new Uint32Array(GRO_BUFFERS);
+    let split = 0;
+    const source = (slot: number): number => {
+      let j = split - 1;
+      while (j > 0 && firstSlot[j]! > slot) j--;
+      return bufferSrc[j]!;
+    };
     return {
       fd: cfg.sockFd,
       memory: m,
-      detail: `rx: vnet_hdr=${cfg.vnetHdr} udp_gro=true batch=${GRO_BUFFERS}x64KiB`,
+      detail: `rx: vnet_hdr=${cfg.vnetHdr} udp_gro=true batch=${GRO_BUFFERS}x64KiB${encapDetail}`,
       get drained() {
         return drained;
       },
@@ -154,6 +196,7 @@ export function createRxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
         if (n === 0) return 0;
         const w = u32();
         let used = 0;
+        split = 0;
         for (let k = 0; k < n; k++) {
           const len = vec.msgLen(k);
           // No UDP_GRO cmsg: one datagram, whatever its length.
@@ -161,6 +204,20 @@ export function createRxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
           const datagrams = Math.max(1, Math.ceil(len / seg));
           h[HOST.READS]! += datagrams;
           if (refused(vec, k, datagrams)) continue;
+          if (vtepMac !== null && vec.groSize(k) === 0 && len > cfg.mtu + 22) {
+            // A kernel VTEP's TSO packet that crossed a veth whole (vxlan_gso.ts).
+            const at = out.base + k * out.size + m.headroom;
+            const frame = superFrame(m.u8, at, len, cfg.mtu, cfg.vni!, vtepMac);
+            if (frame > 0) {
+              // What came before it in this batch goes first: TCP order is kept.
+              process(0, used, source);
+              used = 0;
+              split = 0;
+              write(at + SUPER_FRAME_AT, frame);
+              h[HOST.OFFLOAD_BATCHES]!++;
+              continue;
+            }
+          }
           w[(out.len >>> 2) + k] = len;
           w[(out.off >>> 2) + k] = m.headroom;
           const r = groSplit(1, k, seg, 0, used, slots.count - used) >>> 0;
@@ -169,9 +226,11 @@ export function createRxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
             h[HOST.TRUNCATED]! += datagrams;
             continue;
           }
+          firstSlot[split] = used;
+          bufferSrc[split++] = vec.srcIp(k);
           used += r;
         }
-        process(0, used);
+        process(0, used, source);
         for (let k = 0; k < n; k++) prepare(k);
         return n;
       },
@@ -184,10 +243,12 @@ export function createRxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
     vec.prepareRecv(i, slots.base + i * slots.size + m.headroom, room);
   // Receive buffers are laid out once; after a batch only the used ones are reset.
   for (let i = 0; i < slots.count; i++) prepare(i);
+  // Slot i holds message i.
+  const source = (slot: number): number => vec.srcIp(slot);
   return {
     fd: cfg.sockFd,
     memory: m,
-    detail: `rx: vnet_hdr=${cfg.vnetHdr} udp_gro=false batch=${slots.count}`,
+    detail: `rx: vnet_hdr=${cfg.vnetHdr} udp_gro=false batch=${slots.count}${encapDetail}`,
     get drained() {
       return drained;
     },
@@ -201,11 +262,11 @@ export function createRxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
         w[(slots.len >>> 2) + i] = vec.msgLen(i);
         w[(slots.off >>> 2) + i] = m.headroom;
         if (refused(vec, i, 1)) {
-          process(runStart, i);
+          process(runStart, i, source);
           runStart = i + 1;
         }
       }
-      process(runStart, n);
+      process(runStart, n, source);
       for (let i = 0; i < n; i++) prepare(i);
       return n;
     },

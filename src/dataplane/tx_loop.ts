@@ -1,20 +1,24 @@
 /**
- * TX: TUN → core → UDP socket, flannel's udp wire format (one inner IPv4
- * packet per datagram, TTL decremented here as upstream's proxy does).
+ * TX: TUN → core → UDP socket, in flannel's udp wire format (one inner
+ * IPv4 packet per datagram, TTL decremented here as upstream's proxy
+ * does) or as VXLAN frames (encap.ts: no TTL step, one frame per datagram).
  *
  * Each wake-up reads as many packets as the batch holds (the fd is
  * non-blocking: a read returns -EAGAIN when the queue is empty), then:
  * - with IFF_VNET_HDR, splits each TSO super-segment into MSS-sized packets
  *   with full checksums (gsoSplit), into the out buffers;
- * - runs the forwarding step over the batch (checks, route lookup, TTL,
- *   ICMP net-unreachable written in place for a miss);
+ * - runs the encapsulation's send step over the batch (checks, route
+ *   lookup, ICMP net-unreachable written in place for a miss, then the TTL
+ *   for udp or the VXLAN headers for vxlan: encap.ts);
  * - sends: consecutive packets to one peer with one size become ONE
  *   sendmmsg entry with a UDP_SEGMENT cmsg when GSO is available (each
- *   datagram still carries exactly one IP packet, so upstream peers
- *   understand every one); otherwise one entry per packet;
+ *   datagram still carries exactly one IP packet or VXLAN frame, so
+ *   upstream and kernel peers understand every one); otherwise one entry
+ *   per packet;
  * - writes ICMP replies back into the TUN device.
  */
 import { HOST } from "./counters.js";
+import { createEncap } from "./encap.js";
 import * as io from "./sys/io.js";
 import { EAGAIN, EINTR, POLLOUT } from "./sys/libc.js";
 import { MsgVec } from "./sys/mmsg.js";
@@ -38,7 +42,7 @@ type Fn = (...a: number[]) => number;
 export function createTxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopContext): Step {
   const m = core.memory;
   const x = core.exports as unknown as Record<string, Fn>;
-  const forwardTx = x["forwardTx"]!;
+  const encap = createEncap(core, cfg);
   const gsoSplit = x["gsoSplit"]!;
   const peerIp4 = x["peerIp4"]!;
   x["setLocal4"]!(cfg.local4);
@@ -101,10 +105,10 @@ export function createTxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
     flush(1, total);
   };
 
-  /** Forwarding step, then replies and sends, for packets 0..count-1 of `reg`. */
+  /** Send step, then replies and sends, for packets 0..count-1 of `reg`. */
   const flush = (reg: number, count: number): void => {
     if (count === 0) return;
-    forwardTx(reg, 0, count);
+    encap.send(reg, 0, count);
     const k = build(count);
     if (k > 0) send(k);
   };
@@ -186,7 +190,9 @@ export function createTxStep(core: PacketCore, cfg: WorkerConfig, ctx: LoopConte
   return {
     fd: cfg.tunFd,
     memory: m,
-    detail: `tx: vnet_hdr=${cfg.vnetHdr} gso=${cfg.gso} batch=${slots.count}`,
+    detail:
+      `tx: vnet_hdr=${cfg.vnetHdr} gso=${cfg.gso} batch=${slots.count}` +
+      (encap.kind === "udp" ? "" : ` encap=${encap.kind}`),
     get drained() {
       return drained;
     },

@@ -43,6 +43,7 @@ export function dataPlaneMetrics(c: DataPlaneCounters): string {
     drops.push([{ direction, reason: "unknown_source" }, d.sourceDrops]);
     drops.push([{ direction, reason: "truncated" }, d.truncated]);
     drops.push([{ direction, reason: "offload_error" }, d.offloadErrors]);
+    drops.push([{ direction, reason: "arp_unanswered" }, d.neighDrops]);
   }
   return (
     lines(
@@ -69,6 +70,11 @@ export function dataPlaneMetrics(c: DataPlaneCounters): string {
       "flanneld_dataplane_host_drops_total",
       "Packets dropped outside the packet core, by reason.",
       drops,
+    ) +
+    lines(
+      "flanneld_dataplane_arp_replies_total",
+      "ARP requests for our VTEP address answered (userspace vxlan).",
+      host((d) => d.neighReplies),
     ) +
     lines(
       "flanneld_dataplane_syscall_errors_total",

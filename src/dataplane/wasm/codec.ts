@@ -25,6 +25,7 @@ import { REGION_ID, type CoreMemory, type Region } from "./memory.js";
 export interface CodecExports {
   forwardTx(region: number, first: number, n: number): number;
   forwardRx(region: number, first: number, n: number): number;
+  routeTx(region: number, first: number, n: number): number;
   setLocal4(ip: number): void;
   udpEncap(region: number, first: number, n: number): number;
   udpDecap(region: number, first: number, n: number): number;
@@ -36,6 +37,7 @@ export interface CodecExports {
 const CODEC_EXPORTS = [
   "forwardTx",
   "forwardRx",
+  "routeTx",
   "setLocal4",
   "udpEncap",
   "udpDecap",
@@ -44,7 +46,14 @@ const CODEC_EXPORTS = [
   "vxlanDecap",
 ] as const;
 
-type BatchStep = "forwardTx" | "forwardRx" | "udpEncap" | "udpDecap" | "vxlanEncap" | "vxlanDecap";
+type BatchStep =
+  | "forwardTx"
+  | "forwardRx"
+  | "routeTx"
+  | "udpEncap"
+  | "udpDecap"
+  | "vxlanEncap"
+  | "vxlanDecap";
 
 /** What a step made of one packet. */
 export interface PacketResult {
@@ -90,6 +99,14 @@ export class Codec {
     return this.#batch("forwardTx", region, first, n);
   }
 
+  /**
+   * forwardTx without the TTL decrement, for VXLAN (the kernel decremented
+   * it before the TUN device got the packet). Returns SEND plus REPLY.
+   */
+  routeTx(region: Region, first = 0, n = this.#rest(region, first)): number {
+    return this.#batch("routeTx", region, first, n);
+  }
+
   /** Wire → TUN: header checks, trim, TTL decrement. Returns the TO_TUN count. */
   forwardRx(region: Region, first = 0, n = this.#rest(region, first)): number {
     return this.#batch("forwardRx", region, first, n);
@@ -118,6 +135,11 @@ export class Codec {
   /** forwardTx on one packet read from the TUN device. */
   forwardTxPacket(bytes: Uint8Array): PacketResult {
     return this.#single("forwardTx", bytes, 0, 0);
+  }
+
+  /** routeTx on one packet read from the TUN device. */
+  routeTxPacket(bytes: Uint8Array): PacketResult {
+    return this.#single("routeTx", bytes, 0, 0);
   }
 
   /** forwardRx on one UDP payload. */

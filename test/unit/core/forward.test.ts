@@ -167,6 +167,43 @@ for (const build of BUILDS) {
       assert.equal(core.codec.forwardTxPacket(unrouted).verdict, VERDICT.REPLY);
     });
 
+    it("routeTx() routes like forwardTx() but leaves the TTL and the packet's bytes alone", async () => {
+      const core = await loadCore(build);
+      core.codec.setLocal4("10.5.1.0");
+      addRoute(core, "10.5.2.0/24", 7);
+      addRoute(core, "10.5.0.0/16", 9);
+      for (const ttl of [64, 2, 1]) {
+        const p = tcp4(40000, 80, 1, 2, 0x18, new Uint8Array(100), { dst: ip("10.5.2.3"), ttl });
+        assert.deepEqual(core.codec.routeTxPacket(p), { verdict: VERDICT.SEND, peer: 7, bytes: p });
+      }
+      const q = udp4(1, 2, new Uint8Array(3), { dst: ip("10.5.77.1"), ttl: 1 });
+      assert.deepEqual(core.codec.routeTxPacket(q), { verdict: VERDICT.SEND, peer: 9, bytes: q });
+      const padded = new Uint8Array(q.length + 6);
+      padded.set(q);
+      assert.deepEqual(core.codec.routeTxPacket(padded).bytes, q, "trimmed to the Total Length");
+      const unrouted = udp4(1, 2, new Uint8Array(8), { dst: ip("10.6.0.1"), ttl: 1 });
+      const reply = core.codec.routeTxPacket(unrouted);
+      assert.equal(reply.verdict, VERDICT.REPLY);
+      assert.deepEqual(
+        reply.bytes,
+        core.codec.forwardTxPacket(unrouted).bytes,
+        "the same ICMP error",
+      );
+      const icmp = ipv4({ proto: 1, dst: ip("10.6.0.1") });
+      assert.equal(core.codec.routeTxPacket(icmp).verdict, VERDICT.NO_ROUTE, "no error for ICMP");
+      for (const [name, bad] of [
+        ["short", new Uint8Array(12)],
+        ["IPv6", patch(q, 0, 0x65)],
+        ["IHL", patch(q, 0, 0x44)],
+      ] as const) {
+        assert.equal(
+          core.codec.routeTxPacket(bad).verdict,
+          core.codec.forwardTxPacket(bad).verdict,
+          `the same check: ${name}`,
+        );
+      }
+    });
+
     it("runs a batch: counts what leaves, sets verdicts and aux, counts every verdict by reason", async () => {
       const core = await loadCore(build);
       core.codec.setLocal4("10.5.1.0");
@@ -210,7 +247,7 @@ for (const build of BUILDS) {
     it("refuses bad ranges and regions with a status, touching nothing", async () => {
       const core = await loadCore(build);
       const slots = core.memory.region("slots").count;
-      for (const name of ["forwardTx", "forwardRx", "udpEncap", "udpDecap"]) {
+      for (const name of ["forwardTx", "routeTx", "forwardRx", "udpEncap", "udpDecap"]) {
         const step = raw(core, name);
         assert.equal(step(0, slots, 1) >>> 0, STATUS.ERR_OUT_OF_RANGE, name);
         assert.equal(step(0, 1, slots) >>> 0, STATUS.ERR_OUT_OF_RANGE, name);

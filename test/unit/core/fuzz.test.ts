@@ -132,6 +132,7 @@ async function fuzz(build: Build, packets: number): Promise<number> {
   const steps: Array<[string, () => number]> = [
     ["forwardTx", () => x["forwardTx"]!(0, 0, BATCH)],
     ["forwardRx", () => x["forwardRx"]!(0, 0, BATCH)],
+    ["routeTx", () => x["routeTx"]!(0, 0, BATCH)],
     ["udpDecap", () => x["udpDecap"]!(0, 0, BATCH)],
     ["vxlanDecap", () => x["vxlanDecap"]!(0, 0, BATCH)],
     ["vxlanEncap", () => x["vxlanEncap"]!(0, 0, BATCH)],

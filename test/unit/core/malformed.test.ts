@@ -17,7 +17,14 @@ import { prng } from "../../helpers/prng.js";
 const ROUNDS = 500; // × BATCH packets per step and build
 const BATCH = 7; // slots 0..6; slot 7 is a guard that must never change
 const KNOWN = new Set<number>(Object.values(VERDICT));
-const STEPS = ["forwardTx", "forwardRx", "udpDecap", "vxlanDecap", "vxlanEncap"] as const;
+const STEPS = [
+  "forwardTx",
+  "forwardRx",
+  "udpDecap",
+  "vxlanDecap",
+  "vxlanEncap",
+  "routeTx",
+] as const;
 type Step = (region: number, first: number, n: number) => number;
 
 /** One random input of a kind that exercises a different check each time. */

@@ -9,9 +9,18 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { STATUS, VERDICT } from "../../../src/dataplane/wasm/abi.js";
 import type { PacketCore } from "../../../src/dataplane/wasm/core.js";
-import { BUILDS, loadCore } from "../../helpers/core.js";
+import { BUILDS, loadCore, textbookChecksum } from "../../helpers/core.js";
 import { ethernet, ip, ipv6, mac, tcp4, udp4, vxlan } from "../../helpers/packets.js";
 import { prng } from "../../helpers/prng.js";
+import { randomFlow, tcpChecksumOk, tcpPacket } from "../../helpers/tcp_segments.js";
+
+/** What a Linux sender leaves for offload in a UDP checksum: the bare pseudo-header sum. */
+function udpPartial(p: Uint8Array): Uint8Array {
+  const q = p.slice();
+  const ph = Uint8Array.of(...q.subarray(12, 20), 0, 17, q[24]!, q[25]!);
+  new DataView(q.buffer).setUint16(26, ~textbookChecksum(ph) & 0xffff);
+  return q;
+}
 
 const VNI = 1;
 const MAC_A = mac("5e:00:00:00:00:0a");
@@ -86,6 +95,63 @@ for (const build of BUILDS) {
         const got = b.codec.vxlanDecapPacket(sent.bytes);
         assert.equal(got.verdict, VERDICT.TO_TUN, `case ${i}`);
         assert.deepEqual(got.bytes, p, `case ${i}`);
+      }
+    });
+
+    it("decap finishes inner checksums a kernel sender left for offload (over a veth)", async () => {
+      const [, b] = await pair(build);
+      const next = prng(0xc5);
+      for (let i = 0; i < 40; i++) {
+        const flow = randomFlow(next, { v6: false });
+        const payload = Uint8Array.from(
+          { length: 1 + Math.floor(next() * 1400) },
+          () => next() * 256,
+        );
+        const partial = tcpPacket(flow, payload, { partial: true });
+        assert.equal(tcpChecksumOk(partial), false, "the partial form does not verify");
+        const r = b.codec.vxlanDecapPacket(toB(partial));
+        assert.equal(r.verdict, VERDICT.TO_TUN);
+        assert.deepEqual(r.bytes, tcpPacket(flow, payload), `TCP case ${i}`);
+        const dgram = udp4(1000 + i, 53, payload.subarray(0, 1 + (i % 300)));
+        assert.deepEqual(b.codec.vxlanDecapPacket(toB(udpPartial(dgram))).bytes, dgram, `UDP ${i}`);
+      }
+    });
+
+    it("decap leaves other checksums alone: bad ones, fragments, none, and complete ones equal to the pseudo-header sum", async () => {
+      const [, b] = await pair(build);
+      const flow = randomFlow(prng(3), { v6: false, df: false });
+      const payload = new Uint8Array(200).fill(9);
+      const bad = tcpPacket(flow, payload);
+      bad[36] = bad[36]! ^ 0x5a; // a corrupt checksum that is not the pseudo-header sum
+      const fragment = tcpPacket(flow, payload, { partial: true });
+      fragment[6] = 0x20; // MF
+      fragment[10] = 0;
+      fragment[11] = 0;
+      new DataView(fragment.buffer).setUint16(10, textbookChecksum(fragment.subarray(0, 20)));
+      const noSum = udp4(1, 2, payload);
+      noSum[26] = 0;
+      noSum[27] = 0;
+      // A complete checksum that happens to equal the pseudo-header sum: the
+      // partial form, with two payload bytes chosen so that it verifies.
+      const lucky = tcpPacket(flow, payload, { partial: true });
+      lucky[40] = 0;
+      lucky[41] = 0;
+      const w = textbookChecksum(
+        lucky.subarray(20),
+        (~textbookChecksum(lucky.subarray(12, 20).slice()) & 0xffff) + 6 + (lucky.length - 20),
+      );
+      lucky[40] = w >> 8;
+      lucky[41] = w & 0xff;
+      assert.ok(tcpChecksumOk(lucky), "the lucky packet verifies");
+      for (const [name, p] of [
+        ["bad", bad],
+        ["fragment", fragment],
+        ["no UDP checksum", noSum],
+        ["lucky", lucky],
+      ] as const) {
+        const r = b.codec.vxlanDecapPacket(toB(p));
+        assert.equal(r.verdict, VERDICT.TO_TUN, name);
+        assert.deepEqual(r.bytes, p, name);
       }
     });
 
