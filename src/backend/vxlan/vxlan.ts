@@ -25,6 +25,7 @@ import { watchRemoteLeases } from "../../subnet/lease_watcher.js";
 import type { Backend, BackendContext, Network } from "../backend.js";
 import { configureDevice, ensureDevice, type Device, type DeviceSpec } from "./kernel_device.js";
 import { KernelVxlanNetwork } from "./kernel_network.js";
+import { openUserspaceVxlan } from "./userspace_network.js";
 import {
   randomVtepMac,
   VXLAN,
@@ -135,10 +136,11 @@ export class VxlanBackend implements Backend {
     mac: string,
     signal: AbortSignal,
   ): Promise<Network> {
-    void config;
-    void cfg;
-    void mac;
-    void signal;
-    throw new FatalError("userspace VXLAN is not available in this build yet");
+    const lease = await this.#acquire(config, cfg.vni, mac, signal);
+    try {
+      return await openUserspaceVxlan(this.#ctx, config.network!, lease, cfg, mac);
+    } catch (err) {
+      throw new FatalError(`Cannot start userspace VXLAN: ${describeError(err)}`, { cause: err });
+    }
   }
 }
