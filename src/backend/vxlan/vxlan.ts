@@ -41,11 +41,16 @@ const log = logger("vxlan");
 /** Errors with which a kernel without vxlan support refuses `ip link add ... type vxlan`. */
 const NO_VXLAN_SUPPORT = new Set(["EOPNOTSUPP", "ENOTSUP", "EAFNOSUPPORT"]);
 
+/** Opens userspace mode once the lease is held (userspace_network.ts; replaceable in tests). */
+export type UserspaceOpener = typeof openUserspaceVxlan;
+
 export class VxlanBackend implements Backend {
   readonly #ctx: BackendContext;
+  readonly #openUserspace: UserspaceOpener;
 
-  constructor(ctx: BackendContext) {
+  constructor(ctx: BackendContext, openUserspace: UserspaceOpener = openUserspaceVxlan) {
     this.#ctx = ctx;
+    this.#openUserspace = openUserspace;
   }
 
   async registerNetwork(config: NetworkConfig, signal: AbortSignal): Promise<Network> {
@@ -138,7 +143,7 @@ export class VxlanBackend implements Backend {
   ): Promise<Network> {
     const lease = await this.#acquire(config, cfg.vni, mac, signal);
     try {
-      return await openUserspaceVxlan(this.#ctx, config.network!, lease, cfg, mac);
+      return await this.#openUserspace(this.#ctx, config.network!, lease, cfg, mac);
     } catch (err) {
       throw new FatalError(`Cannot start userspace VXLAN: ${describeError(err)}`, { cause: err });
     }
