@@ -7,6 +7,7 @@
  *   host-gw        pod1 → pod2, routes from dist/flanneld
  *   kernel vxlan   pod1 → pod2, flannel.1 pair built by hand, no daemon
  *   udp            pod1 → pod2, dist/flanneld, offloads on and off
+ *   vxlan          pod1 → pod2, dist/flanneld, kernel mode and userspace mode
  *
  * iperf3's server runs in the destination namespace, its client in the
  * source one. The udp rows also give the daemons' CPU seconds per GB
@@ -28,14 +29,20 @@ const UDP_OFFLOAD: Readonly<Record<string, unknown>> = { Offload: true };
 const UDP_NO_OFFLOAD: Readonly<Record<string, unknown>> = { Offload: false };
 
 /** Length of each iperf3 run, s (BENCH_IPERF_SECONDS). */
-const IPERF_SECONDS = Number(process.env["BENCH_IPERF_SECONDS"] ?? 8);
+const IPERF_SECONDS = Number(process.env["BENCH_IPERF_SECONDS"] ?? 5);
+/**
+ * iperf3 runs per path (BENCH_IPERF_RUNS); the median counts. Single runs
+ * of the same kernel path differ by up to 1.5× on the 2-core VM, which is
+ * more than the ratios the targets ask about.
+ */
+const IPERF_RUNS = Number(process.env["BENCH_IPERF_RUNS"] ?? 3);
 /** Ping burst: count and interval, s. */
 const PINGS = 20;
 const PING_INTERVAL_S = 0.05;
 
 /** Title for printTable. */
 export const DATAPLANE_TITLE =
-  `data plane, two nodes, one TCP stream (iperf3, ${IPERF_SECONDS} s); ` +
+  `data plane, two nodes, one TCP stream (iperf3, median of ${IPERF_RUNS} runs of ${IPERF_SECONDS} s); ` +
   `ping RTT over ${PINGS} pings ${PING_INTERVAL_S * 1000} ms apart`;
 
 /** What one data path measured. */
@@ -61,9 +68,13 @@ async function measure(
   process.stderr.write(`dataplane: measuring ${label}\n`);
   const rtt = pingRtt(c.lab, src, dst.ip, PINGS, PING_INTERVAL_S);
   const before = pids.map(cpuSeconds);
-  const tput = await iperf3(c.lab, dst.ns, dst.ip, src, IPERF_SECONDS);
+  const runs: Throughput[] = [];
+  for (let i = 0; i < IPERF_RUNS; i++)
+    runs.push(await iperf3(c.lab, dst.ns, dst.ip, src, IPERF_SECONDS));
   const cpu = pids.map((pid, i) => cpuSeconds(pid) - before[i]!);
-  const perGB = cpu.map((s) => s / (tput.bytes / 1e9));
+  const moved = runs.reduce((a, r) => a + r.bytes, 0);
+  const perGB = cpu.map((s) => s / (moved / 1e9));
+  const tput = [...runs].sort((a, b) => a.gbps - b.gbps)[Math.floor(runs.length / 2)]!;
   return {
     label,
     tput,
@@ -143,6 +154,44 @@ function pathRows(
 }
 
 const TPUT_TARGET = "udp / kernel vxlan ≥ 0.6";
+const VXLAN_KERNEL_TARGET = "kernel mode / vxlan by hand ≥ 0.95";
+const VXLAN_USER_TARGET = "userspace / kernel mode ≥ 0.5";
+
+/** The vxlan backend's rows: kernel mode against the hand-made pair, userspace against kernel mode. */
+function vxlanRows(kernel: Outcome, user: Outcome, hand: PathFigures): Row[] {
+  const rows: Row[] = [];
+  if (!isFigures(kernel)) {
+    rows.push(row(`${kernel.label}: TCP`, NaN, "not available", undefined, VXLAN_KERNEL_TARGET));
+  } else {
+    const vs = (value: number) => ({ name: "vxlan by hand", value });
+    rows.push(
+      row(
+        `${kernel.label}: TCP`,
+        kernel.tput.gbps,
+        "Gbit/s",
+        vs(hand.tput.gbps),
+        VXLAN_KERNEL_TARGET,
+      ),
+      row("  TCP retransmits", kernel.tput.retransmits, "segments"),
+      row("  ping RTT, p50", kernel.rtt.p50Us, "µs", vs(hand.rtt.p50Us)),
+    );
+  }
+  if (!isFigures(user)) {
+    rows.push(row(`${user.label}: TCP`, NaN, "not available", undefined, VXLAN_USER_TARGET));
+    return rows;
+  }
+  const base = isFigures(kernel) ? kernel : undefined;
+  const vs = (value: number | undefined) =>
+    value !== undefined ? { name: "vxlan kernel mode", value } : undefined;
+  const [sender, receiver] = user.cpuPerGB ?? [NaN, NaN];
+  rows.push(
+    row(`${user.label}: TCP`, user.tput.gbps, "Gbit/s", vs(base?.tput.gbps), VXLAN_USER_TARGET),
+    row("  TCP retransmits", user.tput.retransmits, "segments"),
+    row("  ping RTT, p50", user.rtt.p50Us, "µs", vs(base?.rtt.p50Us)),
+    row("  daemon CPU per GB moved, both nodes", sender + receiver, "s/GB"),
+  );
+  return rows;
+}
 const RTT_TARGET = "udp RTT ≤ 2 × vxlan";
 
 /** The udp rows: ratios against kernel vxlan and the underlay, CPU per GB. */
@@ -182,8 +231,10 @@ export async function benchDataplane(): Promise<Row[]> {
   const vxlan = await kernelVxlan();
   const udpOn = await daemonPath("udp", "udp, offloads on", UDP_OFFLOAD, true);
   const udpOff = await daemonPath("udp", "udp, offloads off", UDP_NO_OFFLOAD, true);
+  const vxKernel = await daemonPath("vxlan", "vxlan kernel mode", {}, false);
+  const vxUser = await daemonPath("vxlan", "vxlan userspace mode", { Userspace: true }, true);
   if (!isFigures(hostGw)) throw new Error(`Cannot measure host-gw: ${hostGw.unavailable}`);
-  for (const o of [udpOn, udpOff]) {
+  for (const o of [udpOn, udpOff, vxKernel, vxUser]) {
     if (!isFigures(o))
       process.stderr.write(`dataplane: ${o.label} not available: ${o.unavailable}\n`);
   }
@@ -193,6 +244,7 @@ export async function benchDataplane(): Promise<Row[]> {
     ...pathRows(vxlan, { name: "underlay", p: under }),
     ...udpRows(udpOn, vxlan, under),
     ...udpRows(udpOff, vxlan, under),
+    ...vxlanRows(vxKernel, vxUser, vxlan),
   ];
 }
 
