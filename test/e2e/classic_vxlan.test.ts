@@ -186,9 +186,9 @@ for (const tc of CASES) {
           10_000,
           200,
         );
-        assert.match(
-          n1.daemon!.stderr,
-          /flannel\.1 was deleted; recreating it and replaying 2 subnets/,
+        // The log line may still be in the pipe when the kernel shows the device: wait for it too.
+        await waitFor("the daemon to log the replay", () =>
+          /flannel\.1 was deleted; recreating it and replaying 2 subnets/.test(n1.daemon!.stderr),
         );
         assert.ok(c.ping(n1.pod!.ns, n2.pod!.ip, 2), "node1 → node2 after the device came back");
         assert.ok(c.ping(n3.pod!.ns, n1.pod!.ip, 2), "node3 → node1 after the device came back");
