@@ -9,6 +9,10 @@
  *   udp            pod1 → pod2, dist/flanneld, offloads on and off
  *   vxlan          pod1 → pod2, dist/flanneld, kernel mode and userspace mode
  *
+ * Every path gets a topology of its own; all are built first and kept
+ * alive, then measured round-robin (one iperf3 run per path per round,
+ * the median of the rounds counts), so that the slow drifts of a shared
+ * VM's speed hit every path alike and the ratios compare like with like.
  * iperf3's server runs in the destination namespace, its client in the
  * source one. The udp rows also give the daemons' CPU seconds per GB
  * moved, and compare with kernel vxlan measured in the same run (absolute
@@ -57,62 +61,117 @@ interface PathFigures {
 
 type Outcome = PathFigures | { readonly label: string; readonly unavailable: string };
 
-/** Pings, then iperf3, from `src` to `dst`; CPU of `pids` across the iperf3 run. */
-async function measure(
+/** A data path ready to measure, on a topology kept alive for the whole benchmark. */
+interface Path {
+  readonly c: Cluster;
+  readonly label: string;
+  readonly src: string;
+  readonly dst: { readonly ns: string; readonly ip: string };
+  /** Daemons whose CPU time is counted (node1 sends, node2 receives). */
+  readonly pids: readonly number[];
+}
+
+/** How to build one path on a fresh two-node topology. */
+interface PathSetup {
+  readonly tag: string;
+  readonly name: string;
+  /** Backend type and options of dist/flanneld; null: no daemon. */
+  readonly backend: {
+    readonly type: string;
+    readonly options: Readonly<Record<string, unknown>>;
+  } | null;
+  /** Without a daemon: build the path by hand (null: the underlay itself). */
+  readonly byHand?: (c: Cluster) => void;
+  readonly cpu: boolean;
+}
+
+async function preparePath(
   c: Cluster,
-  label: string,
-  src: string,
-  dst: { ns: string; ip: string },
-  pids: readonly number[] = [],
-): Promise<PathFigures> {
-  process.stderr.write(`dataplane: measuring ${label}\n`);
-  const rtt = pingRtt(c.lab, src, dst.ip, PINGS, PING_INTERVAL_S);
-  const before = pids.map(cpuSeconds);
-  const runs: Throughput[] = [];
-  for (let i = 0; i < IPERF_RUNS; i++)
-    runs.push(await iperf3(c.lab, dst.ns, dst.ip, src, IPERF_SECONDS));
-  const cpu = pids.map((pid, i) => cpuSeconds(pid) - before[i]!);
-  const moved = runs.reduce((a, r) => a + r.bytes, 0);
-  const perGB = cpu.map((s) => s / (moved / 1e9));
-  const tput = [...runs].sort((a, b) => a.gbps - b.gbps)[Math.floor(runs.length / 2)]!;
-  return {
-    label,
-    tput,
-    rtt,
-    ...(perGB.length === 2 ? { cpuPerGB: [perGB[0]!, perGB[1]!] as const } : {}),
-  };
-}
-
-async function underlay(): Promise<PathFigures> {
-  return withNodes("flbdu", null, async (c, n1, n2) => {
+  n1: ClusterNode,
+  n2: ClusterNode,
+  p: PathSetup,
+): Promise<Path | Outcome> {
+  if (p.backend === null && p.byHand === undefined) {
     const mtu = linkMtu(c, n1.ns, "eth1");
-    return measure(c, `underlay, eth1 → eth1 (MTU ${mtu})`, n1.ns, { ns: n2.ns, ip: n2.ip });
-  });
-}
-
-async function kernelVxlan(): Promise<PathFigures> {
-  return withNodes("flbdv", null, async (c, n1, n2) => {
-    handVxlan(c);
-    const { src, dst } = await addPods(c, n1, n2);
-    const mtu = linkMtu(c, src.ns, "eth0");
-    return measure(c, `kernel vxlan by hand, pod → pod (MTU ${mtu})`, src.ns, dst);
-  });
-}
-
-/** A path through dist/flanneld with backend `type`; CPU counted when `cpu`. */
-async function daemonPath(
-  type: string,
-  name: string,
-  options: Readonly<Record<string, unknown>>,
-  cpu: boolean,
-): Promise<Outcome> {
-  return withNodes("flbdd", networkConfig(type, options), async (c, n1, n2) => {
+    return {
+      c,
+      label: `${p.name}, eth1 → eth1 (MTU ${mtu})`,
+      src: n1.ns,
+      dst: { ns: n2.ns, ip: n2.ip },
+      pids: [],
+    };
+  }
+  if (p.backend !== null) {
     const missing = await startDaemons(c, {}, []);
-    if (missing !== undefined) return { label: name, ...missing };
-    const { src, dst } = await addPods(c, n1, n2);
-    const mtu = linkMtu(c, src.ns, "eth0");
-    const pids = cpu ? [n1, n2].map((n: ClusterNode) => n.daemon!.child.pid!) : [];
-    return measure(c, `${name}, pod → pod (MTU ${mtu})`, src.ns, dst, pids);
+    if (missing !== undefined) return { label: p.name, ...missing };
+  } else {
+    p.byHand!(c);
+  }
+  const { src, dst } = await addPods(c, n1, n2);
+  const mtu = linkMtu(c, src.ns, "eth0");
+  const pids = p.cpu ? [n1, n2].map((n) => n.daemon!.child.pid!) : [];
+  return { c, label: `${p.name}, pod → pod (MTU ${mtu})`, src: src.ns, dst, pids };
+}
+
+/**
+ * Builds every path's topology (all kept alive; an idle one costs next to
+ * nothing), then runs `fn` on them, and deletes everything afterwards,
+ * whether `fn` succeeds or not.
+ */
+async function withPaths<T>(
+  setups: readonly PathSetup[],
+  fn: (paths: readonly (Path | Outcome)[]) => Promise<T>,
+  built: (Path | Outcome)[] = [],
+): Promise<T> {
+  const [first, ...rest] = setups;
+  if (first === undefined) return fn(built);
+  const config =
+    first.backend === null ? null : networkConfig(first.backend.type, first.backend.options);
+  return withNodes(first.tag, config, async (c, n1, n2) =>
+    withPaths(rest, fn, [...built, await preparePath(c, n1, n2, first)]),
+  );
+}
+
+function isPath(p: Path | Outcome): p is Path {
+  return "src" in p;
+}
+
+/**
+ * Measures the paths round-robin: pings on each, then IPERF_RUNS rounds of
+ * one iperf3 run per path, so that slow drifts of the machine's speed hit
+ * every path alike. Each path reports the median run, and its daemons' CPU
+ * over all its runs.
+ */
+async function measureAll(paths: readonly (Path | Outcome)[]): Promise<Outcome[]> {
+  const live = paths.filter(isPath);
+  const rtt = new Map<Path, Rtt>();
+  for (const p of live) {
+    process.stderr.write(`dataplane: pinging over ${p.label}\n`);
+    rtt.set(p, pingRtt(p.c.lab, p.src, p.dst.ip, PINGS, PING_INTERVAL_S));
+  }
+  const runs = new Map<Path, Throughput[]>(live.map((p) => [p, []]));
+  const cpu = new Map<Path, number[]>(live.map((p) => [p, p.pids.map(() => 0)]));
+  for (let round = 1; round <= IPERF_RUNS; round++) {
+    for (const p of live) {
+      process.stderr.write(`dataplane: iperf3 over ${p.label}, run ${round}/${IPERF_RUNS}\n`);
+      const before = p.pids.map(cpuSeconds);
+      runs.get(p)!.push(await iperf3(p.c.lab, p.dst.ns, p.dst.ip, p.src, IPERF_SECONDS));
+      const used = cpu.get(p)!;
+      p.pids.forEach((pid, i) => (used[i]! += cpuSeconds(pid) - before[i]!));
+    }
+  }
+  return paths.map((p) => {
+    if (!isPath(p)) return p;
+    const all = runs.get(p)!;
+    const moved = all.reduce((a, r) => a + r.bytes, 0);
+    const perGB = cpu.get(p)!.map((s) => s / (moved / 1e9));
+    const tput = [...all].sort((a, b) => a.gbps - b.gbps)[Math.floor(all.length / 2)]!;
+    return {
+      label: p.label,
+      tput,
+      rtt: rtt.get(p)!,
+      ...(perGB.length === 2 ? { cpuPerGB: [perGB[0]!, perGB[1]!] as const } : {}),
+    };
   });
 }
 
@@ -221,30 +280,54 @@ function udpRows(o: Outcome, vxlan: PathFigures, under: PathFigures): Row[] {
 }
 
 /**
- * Measures every data path, one after the other on a fresh topology each,
- * and returns the table's rows (print them with printTable and
- * DATAPLANE_TITLE). Throws if a path that exists fails to carry traffic.
+ * Measures every data path, each on a topology of its own, all kept alive
+ * and measured round-robin (measureAll), and returns the table's rows
+ * (print them with printTable and DATAPLANE_TITLE). Throws if a path that
+ * exists fails to carry traffic.
  */
 export async function benchDataplane(): Promise<Row[]> {
-  const under = await underlay();
-  const hostGw = await daemonPath("host-gw", "host-gw", {}, false);
-  const vxlan = await kernelVxlan();
-  const udpOn = await daemonPath("udp", "udp, offloads on", UDP_OFFLOAD, true);
-  const udpOff = await daemonPath("udp", "udp, offloads off", UDP_NO_OFFLOAD, true);
-  const vxKernel = await daemonPath("vxlan", "vxlan kernel mode", {}, false);
-  const vxUser = await daemonPath("vxlan", "vxlan userspace mode", { Userspace: true }, true);
-  if (!isFigures(hostGw)) throw new Error(`Cannot measure host-gw: ${hostGw.unavailable}`);
-  for (const o of [udpOn, udpOff, vxKernel, vxUser]) {
+  const daemon = (type: string, options: Readonly<Record<string, unknown>> = {}) => ({
+    type,
+    options,
+  });
+  const setups: PathSetup[] = [
+    { tag: "flbdu", name: "underlay", backend: null, cpu: false },
+    { tag: "flbdh", name: "host-gw", backend: daemon("host-gw"), cpu: false },
+    { tag: "flbdv", name: "kernel vxlan by hand", backend: null, byHand: handVxlan, cpu: false },
+    { tag: "flbdn", name: "udp, offloads on", backend: daemon("udp", UDP_OFFLOAD), cpu: true },
+    { tag: "flbdf", name: "udp, offloads off", backend: daemon("udp", UDP_NO_OFFLOAD), cpu: true },
+    { tag: "flbdk", name: "vxlan kernel mode", backend: daemon("vxlan"), cpu: false },
+    {
+      tag: "flbds",
+      name: "vxlan userspace mode",
+      backend: daemon("vxlan", { Userspace: true }),
+      cpu: true,
+    },
+  ];
+  const [under, hostGw, vxlan, udpOn, udpOff, vxKernel, vxUser] = await withPaths(
+    setups,
+    measureAll,
+  );
+  for (const [name, o] of [
+    ["underlay", under],
+    ["host-gw", hostGw],
+    ["kernel vxlan by hand", vxlan],
+  ] as const) {
+    if (o === undefined || !isFigures(o)) throw new Error(`Cannot measure ${name}`);
+  }
+  for (const o of [udpOn!, udpOff!, vxKernel!, vxUser!]) {
     if (!isFigures(o))
       process.stderr.write(`dataplane: ${o.label} not available: ${o.unavailable}\n`);
   }
+  const u = under as PathFigures;
+  const v = vxlan as PathFigures;
   return [
-    ...pathRows(under),
-    ...pathRows(hostGw, { name: "underlay", p: under }),
-    ...pathRows(vxlan, { name: "underlay", p: under }),
-    ...udpRows(udpOn, vxlan, under),
-    ...udpRows(udpOff, vxlan, under),
-    ...vxlanRows(vxKernel, vxUser, vxlan),
+    ...pathRows(u),
+    ...pathRows(hostGw as PathFigures, { name: "underlay", p: u }),
+    ...pathRows(v, { name: "underlay", p: u }),
+    ...udpRows(udpOn!, v, u),
+    ...udpRows(udpOff!, v, u),
+    ...vxlanRows(vxKernel!, vxUser!, v),
   ];
 }
 
