@@ -12,13 +12,19 @@
  * lease ever ends up without its route while the daemon runs. Batches and
  * checks are serialised; within a batch, kernel calls run concurrently.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { describeError } from "../errors.js";
 import { formatIP4, formatIP4Net } from "../ip/ip4.js";
 import { logger } from "../log.js";
-import { MAIN_TABLE, NetlinkError, type Netlink, type Route4 } from "../netlink/netlink.js";
+import {
+  ignoreNetlink,
+  MAIN_TABLE,
+  NetlinkError,
+  type Netlink,
+  type Route4,
+} from "../netlink/netlink.js";
 import type { Lease } from "../subnet/lease.js";
 import type { LeaseChange } from "../subnet/lease_watcher.js";
+import { repeatEvery, SerialQueue } from "./reconcile.js";
 
 const log = logger("route_network");
 
@@ -62,7 +68,7 @@ export class RouteNetwork {
   /** Routes we want, by destination. */
   readonly #wanted = new Map<string, Route4>();
   readonly #ignored = new Set<string>();
-  #queue: Promise<void> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   constructor(nl: Netlink, opts: RouteNetworkOptions) {
     this.#nl = nl;
@@ -74,15 +80,9 @@ export class RouteNetwork {
     return [...this.#wanted.values()];
   }
 
-  #serial(fn: () => Promise<void>): Promise<void> {
-    const run = this.#queue.then(fn);
-    this.#queue = run.catch(() => {});
-    return run;
-  }
-
   /** Applies one batch of lease changes. */
   handle(changes: readonly LeaseChange[]): Promise<void> {
-    return this.#serial(() => this.#handle(changes));
+    return this.#queue.run(() => this.#handle(changes));
   }
 
   async #handle(changes: readonly LeaseChange[]): Promise<void> {
@@ -146,9 +146,7 @@ export class RouteNetwork {
           oldGateway: p.gateway !== undefined ? formatIP4(p.gateway) : undefined,
           gateway: r.gateway !== undefined ? formatIP4(r.gateway) : undefined,
         });
-        await this.#nl.delRoute4(p).catch((err: unknown) => {
-          if (!(err instanceof NetlinkError && err.code === "ESRCH")) throw err;
-        });
+        await this.#nl.delRoute4(p).catch(ignoreNetlink("ESRCH"));
       }
       await this.#nl.addRoute4(r);
       if (recovering) log.info("Route recovered", { dst: dstKey(r) });
@@ -175,7 +173,7 @@ export class RouteNetwork {
 
   /** Re-adds wanted routes missing from the main table. */
   check(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       if (this.#wanted.size === 0) return;
       const table = await this.#table();
       await forEachLimit([...this.#wanted.values()], (r) => this.#ensure(r, table, true));
@@ -184,15 +182,7 @@ export class RouteNetwork {
 
   /** Consumes lease batches and runs the periodic check until `signal` aborts. */
   async run(source: AsyncIterable<LeaseChange[]>, signal: AbortSignal): Promise<void> {
-    const checker = (async () => {
-      while (!signal.aborted) {
-        await sleep(this.#period(), undefined, { signal }).catch(() => {});
-        if (signal.aborted) break;
-        await this.check().catch((err: unknown) => {
-          log.error(`Route check failed: ${describeError(err)}`);
-        });
-      }
-    })();
+    const checker = repeatEvery(this.#period(), signal, "Route check", () => this.check(), log);
     try {
       for await (const batch of source) {
         await this.handle(batch).catch((err: unknown) => {

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import { formatIP4Net, type IP4Net } from "../ip/ip4.js";
 import type { Logger } from "../log.js";
-import { MAIN_TABLE, NetlinkError } from "../netlink/netlink.js";
+import { MAIN_TABLE, ignoreNetlink } from "../netlink/netlink.js";
 import { DataPlane, type DataPlaneOptions } from "../dataplane/engine.js";
 import type { DataPlaneCounters } from "../dataplane/counters.js";
 import { openTun, type TunDevice } from "../dataplane/tun.js";
@@ -45,12 +45,6 @@ export interface TunDataPlane {
   readonly plane: DataPlane;
 }
 
-function ignore(code: string): (err: unknown) => void {
-  return (err) => {
-    if (!(err instanceof NetlinkError && err.code === code)) throw err;
-  };
-}
-
 /**
  * Opens the TUN device (`<subnet base>/32`, MTU, up, a route for the whole
  * `network` on it) and the socket (bound to the external interface's
@@ -73,7 +67,7 @@ export async function openTunDataPlane(
       log.warn(`TUN offloads refused, using a plain device: ${tun.fallback}`);
     const link = await ctx.netlink.linkByName(tun.name);
     if (link === null) throw new Error(`TUN device ${tun.name} vanished`);
-    await ctx.netlink.addAddress4(link.index, lease.subnet.ip, 32).catch(ignore("EEXIST"));
+    await ctx.netlink.addAddress4(link.index, lease.subnet.ip, 32).catch(ignoreNetlink("EEXIST"));
     await ctx.netlink.setLinkUp(link.index, mtu);
     // ICMP errors the data plane writes back into the device come from our
     // subnet's address, which is the device's own: without accept_local the
@@ -87,7 +81,7 @@ export async function openTunDataPlane(
         type: "unicast",
         scope: "global",
       })
-      .catch(ignore("EEXIST"));
+      .catch(ignoreNetlink("EEXIST"));
     sock = openUdpSocket({
       address: ctx.ext.ifaceAddr,
       port: opts.port,

@@ -152,6 +152,17 @@ export class NetlinkError extends Error {
   }
 }
 
+/**
+ * A rejection handler that swallows NetlinkErrors with one of `codes` (an
+ * outcome the caller accepts, e.g. EEXIST on an add) and rethrows the rest:
+ * `await nl.addRoute4(r).catch(ignoreNetlink("EEXIST"))`.
+ */
+export function ignoreNetlink(...codes: string[]): (err: unknown) => void {
+  return (err) => {
+    if (!(err instanceof NetlinkError && codes.includes(err.code))) throw err;
+  };
+}
+
 export interface Netlink {
   links(): Promise<LinkInfo[]>;
   /** The link called `name`, or null. */

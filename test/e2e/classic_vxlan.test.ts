@@ -143,20 +143,14 @@ for (const tc of CASES) {
     });
 
     it("passes pod-to-pod pings between every pair, both directions", () => {
-      const failures: string[] = [];
-      for (const a of c.nodes) {
-        for (const b of c.nodes) {
-          if (a !== b && !c.ping(a.pod!.ns, b.pod!.ip, 2)) failures.push(`${a.name} → ${b.name}`);
-        }
-      }
-      assert.deepEqual(failures, []);
+      assert.deepEqual(c.podPingFailures(2), []);
     });
 
     it(
       `moves ${TRANSFER_MB} MB over TCP with the same sha256 on both sides`,
       { timeout: 180_000 },
       async () => {
-        const t = await tcpTransfer(c, n1.pod!, n3.pod!, TRANSFER_MB);
+        const t = await tcpTransfer(c.lab, n1.pod!, n3.pod!, TRANSFER_MB);
         assert.deepEqual(t.sent, t.file);
         assert.deepEqual(t.received, t.file);
       },

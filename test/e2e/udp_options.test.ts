@@ -53,7 +53,7 @@ describe("udp backend with offloads off and two workers", () => {
     `moves ${TRANSFER_MB} MB over TCP with the same sha256 on both sides`,
     { timeout: 120_000 },
     async () => {
-      const t = await tcpTransfer(c, n1.pod!, n2.pod!, TRANSFER_MB);
+      const t = await tcpTransfer(c.lab, n1.pod!, n2.pod!, TRANSFER_MB);
       assert.deepEqual(t.sent, t.file);
       assert.deepEqual(t.received, t.file);
     },

@@ -311,6 +311,22 @@ export class Cluster {
     );
   }
 
+  /**
+   * Pings (`count` each) from every node's pod to every other node's pod;
+   * returns the pairs that got no answer, as "node1 → node2 (ip)".
+   */
+  podPingFailures(count = 2): string[] {
+    const failures: string[] = [];
+    for (const a of this.nodes) {
+      for (const b of this.nodes) {
+        if (a === b) continue;
+        if (!this.ping(a.pod!.ns, b.pod!.ip, count))
+          failures.push(`${a.name} → ${b.name} (${b.pod!.ip})`);
+      }
+    }
+    return failures;
+  }
+
   async cleanup(): Promise<void> {
     await this.lab.cleanup();
   }

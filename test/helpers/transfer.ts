@@ -1,17 +1,18 @@
 /**
- * A TCP transfer between two pods of a cluster through traffic.ts: writes
- * `mb` MiB of random data (every MiB different), sends it from one pod to
- * a sink in the other and returns the sha256 and byte counts each side
- * saw, and the sha256 of the file, for the caller to compare.
+ * A TCP transfer between two namespaces of a lab through traffic.ts: writes
+ * `mb` MiB of random data (every MiB different), sends it from one
+ * namespace to a sink in the other and returns the sha256 and byte counts
+ * each side saw, and the sha256 of the file, for the caller to compare. A
+ * sink still waiting SINK_GRACE_MS after the sender finished is killed.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { Cluster } from "./cluster.js";
 import { REPO } from "./cluster.js";
-import { waitFor } from "./netns.js";
+import { waitFor, type Lab } from "./netns.js";
 
 const TRAFFIC = join(REPO, "dist/js/test/helpers/traffic.js");
+const SINK_GRACE_MS = 20_000;
 
 export interface Transfer {
   readonly file: { readonly bytes: number; readonly sha256: string };
@@ -20,13 +21,13 @@ export interface Transfer {
 }
 
 export async function tcpTransfer(
-  c: Cluster,
+  lab: Lab,
   from: { readonly ns: string },
   to: { readonly ns: string; readonly ip: string },
   mb: number,
-  port = 5001,
+  { port = 5001, timeoutMs = 170_000 }: { port?: number; timeoutMs?: number } = {},
 ): Promise<Transfer> {
-  const file = join(c.lab.dir, `payload-${port}.bin`);
+  const file = join(lab.dir, `payload-${port}.bin`);
   const fd = openSync(file, "w");
   const chunk = randomBytes(1 << 20);
   const hash = createHash("sha256");
@@ -37,17 +38,17 @@ export async function tcpTransfer(
   }
   closeSync(fd);
   try {
-    const sink = c.lab.spawn(to.ns, process.execPath, [TRAFFIC, "tcp-sink", String(port)]);
+    const sink = lab.spawn(to.ns, process.execPath, [TRAFFIC, "tcp-sink", String(port)]);
     await waitFor("the sink to listen", () => sink.stderr.includes("listening"));
-    const sent = c.lab.exec(
+    const sent = lab.exec(
       from.ns,
       process.execPath,
       [TRAFFIC, "tcp-send", to.ip, String(port), file],
-      {
-        timeoutMs: 170_000,
-      },
+      { timeoutMs },
     );
+    const timer = setTimeout(() => void sink.stop("SIGKILL"), SINK_GRACE_MS);
     await sink.exited;
+    clearTimeout(timer);
     return {
       file: { bytes: mb << 20, sha256: hash.digest("hex") },
       sent: JSON.parse(sent.stdout) as Transfer["sent"],

@@ -14,15 +14,14 @@
  * carries the Lab's per-run prefix; all is removed after, on failure too.
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
-import { closeSync, openSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { randomVtepMac } from "../../src/backend/vxlan/vxlan_config.js";
 import type { DataPlaneCounters } from "../../src/dataplane/counters.js";
 import { ethernet, ip, mac, udp4, vxlan } from "../helpers/packets.js";
 import { Lab, waitFor, type Proc } from "../helpers/netns.js";
+import { tcpTransfer } from "../helpers/transfer.js";
 
 const PROBE = fileURLToPath(new URL("../helpers/vxlan_probe.js", import.meta.url));
 const TRAFFIC = fileURLToPath(new URL("../helpers/traffic.js", import.meta.url));
@@ -175,29 +174,12 @@ describe("userspace VXLAN with a kernel vxlan peer", () => {
       `moves ${TRANSFER_MB} MiB over TCP from ${from} to ${to}, same sha256`,
       { timeout: 120_000 },
       async () => {
-        const file = join(lab.dir, `payload-${from}.bin`);
-        const fd = openSync(file, "w");
-        const chunk = randomBytes(1 << 20);
-        const hash = createHash("sha256");
-        for (let i = 0; i < TRANSFER_MB; i++) {
-          chunk.writeUInt32BE(i, 0);
-          writeSync(fd, chunk);
-          hash.update(chunk);
-        }
-        closeSync(fd);
         const [src, sinkNs] = from === "us" ? [us, kernel] : [kernel, us];
-        const sink = lab.spawn(sinkNs, process.execPath, [TRAFFIC, "tcp-sink", "5001"]);
-        await waitFor("the sink to listen", () => sink.stderr.includes("listening"));
-        const sent = lab.exec(src, process.execPath, [TRAFFIC, "tcp-send", dst, "5001", file], {
+        const t = await tcpTransfer(lab, { ns: src }, { ns: sinkNs, ip: dst }, TRANSFER_MB, {
           timeoutMs: 100_000,
         });
-        const timer = setTimeout(() => void sink.stop("SIGKILL"), 20_000);
-        await sink.exited;
-        clearTimeout(timer);
-        const put = JSON.parse(sent.stdout) as { bytes: number; sha256: string };
-        assert.equal(put.bytes, TRANSFER_MB << 20);
-        assert.equal(put.sha256, hash.digest("hex"));
-        assert.deepEqual(JSON.parse(sink.stdout), put);
+        assert.deepEqual(t.sent, t.file);
+        assert.deepEqual(t.received, t.file);
       },
     );
   }

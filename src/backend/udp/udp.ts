@@ -17,10 +17,11 @@
  * inner IPv4 packet per datagram.
  */
 import type { NetworkConfig } from "../../config/network_config.js";
-import { ConfigError, FatalError } from "../../errors.js";
+import { FatalError } from "../../errors.js";
 import { formatIP4 } from "../../ip/ip4.js";
-import { getFieldCI, type LeaseAttrs } from "../../subnet/lease.js";
+import type { LeaseAttrs } from "../../subnet/lease.js";
 import type { Backend, BackendContext, Network } from "../backend.js";
+import { boolOption, intOption } from "../options.js";
 import { openUdpNetwork } from "./udp_network.js";
 
 export const UDP = "udp";
@@ -38,31 +39,11 @@ export interface UdpConfig {
 
 /** Reads the udp options from the config's Backend object; ConfigError names a bad one. */
 export function udpConfig(backend: Readonly<Record<string, unknown>>): UdpConfig {
-  const port = getFieldCI(backend as Record<string, unknown>, "Port");
-  const offload = getFieldCI(backend as Record<string, unknown>, "Offload");
-  const workers = getFieldCI(backend as Record<string, unknown>, "Workers");
-  if (workers !== undefined && workers !== null && workers !== 1 && workers !== 2) {
-    throw new ConfigError(
-      `Invalid network config: Backend.Workers must be 1 or 2, got ${JSON.stringify(workers)}`,
-    );
-  }
-  if (
-    port !== undefined &&
-    port !== null &&
-    (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535)
-  ) {
-    throw new ConfigError(
-      `Invalid network config: Backend.Port must be a port number, got ${JSON.stringify(port)}`,
-    );
-  }
-  if (offload !== undefined && offload !== null && typeof offload !== "boolean") {
-    throw new ConfigError(
-      `Invalid network config: Backend.Offload must be true or false, got ${JSON.stringify(offload)}`,
-    );
-  }
+  const workers = intOption(backend, "Workers", 1, 2, "1 or 2");
+  const port = intOption(backend, "Port", 0, 65535, "a port number");
   return {
-    port: typeof port === "number" && port !== 0 ? port : DEFAULT_PORT,
-    offload: offload !== false,
+    port: port !== undefined && port !== 0 ? port : DEFAULT_PORT,
+    offload: boolOption(backend, "Offload", true),
     workers: workers === 2 ? 2 : 1,
   };
 }

@@ -17,7 +17,7 @@
 import { contains4, formatIP4, parseIP4, type IP4Net } from "../../ip/ip4.js";
 import { logger } from "../../log.js";
 import {
-  NetlinkError,
+  ignoreNetlink,
   type LinkDetails,
   type Netlink,
   type VxlanAttrs,
@@ -82,16 +82,12 @@ export async function ensureDevice(nl: Netlink, spec: DeviceSpec): Promise<Devic
     log.warn(
       `${spec.name} already exists with incompatible configuration (${why ?? "no MAC"}); recreating device`,
     );
-    await nl.delLink(existing.index).catch((err: unknown) => {
-      if (!(err instanceof NetlinkError && err.code === "ENODEV")) throw err;
-    });
+    await nl.delLink(existing.index).catch(ignoreNetlink("ENODEV"));
   }
   const index = await nl.addVxlanLink(spec);
   // A device with IPv6 on would accept router advertisements on the overlay.
-  await nl.setDeviceConf("ipv6", spec.name, "accept_ra", "0").catch((err: unknown) => {
-    // No IPv6 in this kernel or namespace: nothing to turn off.
-    if (!(err instanceof NetlinkError && err.code === "ENOENT")) throw err;
-  });
+  // ENOENT: no IPv6 in this kernel or namespace, nothing to turn off.
+  await nl.setDeviceConf("ipv6", spec.name, "accept_ra", "0").catch(ignoreNetlink("ENOENT"));
   log.info(`Created vxlan device ${spec.name}`, { vni: spec.vni, mac: spec.mac, mtu: spec.mtu });
   return { index, name: spec.name, mac: spec.mac, mtu: spec.mtu };
 }
@@ -117,15 +113,11 @@ export async function configureDevice(
     }
     if (contains4(network, ip)) {
       log.info(`Removing stale address ${a.address}/${a.prefixLen} from ${dev.name}`);
-      await nl.delAddress4(dev.index, ip, a.prefixLen).catch((err: unknown) => {
-        if (!(err instanceof NetlinkError && err.code === "EADDRNOTAVAIL")) throw err;
-      });
+      await nl.delAddress4(dev.index, ip, a.prefixLen).catch(ignoreNetlink("EADDRNOTAVAIL"));
     }
   }
   if (!present) {
-    await nl.addAddress4(dev.index, subnet.ip, 32).catch((err: unknown) => {
-      if (!(err instanceof NetlinkError && err.code === "EEXIST")) throw err;
-    });
+    await nl.addAddress4(dev.index, subnet.ip, 32).catch(ignoreNetlink("EEXIST"));
   }
   await nl.setLinkUp(dev.index);
   const after = await nl.linkDetails(dev.name);

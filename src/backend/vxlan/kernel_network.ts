@@ -20,14 +20,14 @@
  *   advertises) and every remote lease is programmed again (upstream
  *   recreates the device but does not replay the entries).
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { describeError } from "../../errors.js";
 import { formatIP4, formatIP4Net, type IP4Net } from "../../ip/ip4.js";
 import { logger } from "../../log.js";
-import { MAIN_TABLE, NetlinkError, type Netlink, type Route4 } from "../../netlink/netlink.js";
+import { MAIN_TABLE, ignoreNetlink, type Netlink, type Route4 } from "../../netlink/netlink.js";
 import type { Lease } from "../../subnet/lease.js";
 import type { LeaseChange } from "../../subnet/lease_watcher.js";
 import type { Network } from "../backend.js";
+import { repeatEvery, SerialQueue } from "../reconcile.js";
 import { configureDevice, ensureDevice, type Device, type DeviceSpec } from "./kernel_device.js";
 import { parseVxlanLeaseData, VXLAN } from "./vxlan_config.js";
 
@@ -61,12 +61,6 @@ export interface KernelNetworkOptions {
   readonly deviceCheckMs?: number;
 }
 
-function ignore(...codes: string[]): (err: unknown) => void {
-  return (err) => {
-    if (!(err instanceof NetlinkError && codes.includes(err.code))) throw err;
-  };
-}
-
 export class KernelVxlanNetwork implements Network {
   readonly lease: Lease;
   readonly mtu: number;
@@ -79,7 +73,7 @@ export class KernelVxlanNetwork implements Network {
   /** Subnets whose programming failed: retried by the next device check. */
   readonly #failed = new Set<string>();
   readonly #ignored = new Set<string>();
-  #queue: Promise<void> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   constructor(o: KernelNetworkOptions) {
     this.#o = o;
@@ -91,17 +85,6 @@ export class KernelVxlanNetwork implements Network {
   /** The device as last seen (for tests and status). */
   get device(): Device {
     return this.#device;
-  }
-
-  /** Entries wanted now, by subnet (for tests and status). */
-  wanted(): ReadonlyMap<string, PeerEntries> {
-    return this.#wanted;
-  }
-
-  #serial(fn: () => Promise<void>): Promise<void> {
-    const run = this.#queue.then(fn);
-    this.#queue = run.catch(() => {});
-    return run;
   }
 
   /** What `lease` needs, or undefined (logged once) when it is not a usable vxlan lease. */
@@ -166,12 +149,12 @@ export class KernelVxlanNetwork implements Network {
       if (e.neigh !== undefined) {
         await nl.replaceNeigh4(idx, e.neigh.ip, e.neigh.mac);
         const n = e.neigh;
-        undo.push(() => nl.delNeigh4(idx, n.ip).catch(ignore("ENOENT")));
+        undo.push(() => nl.delNeigh4(idx, n.ip).catch(ignoreNetlink("ENOENT")));
       }
       if (e.fdb !== undefined) {
         await nl.replaceFdb(idx, e.fdb.mac, e.fdb.dst);
         const f = e.fdb;
-        undo.push(() => nl.delFdb(idx, f.mac, f.dst).catch(ignore("ENOENT")));
+        undo.push(() => nl.delFdb(idx, f.mac, f.dst).catch(ignoreNetlink("ENOENT")));
       }
       await nl.replaceRoute4(e.route);
       this.#failed.delete(formatIP4Net(e.subnet));
@@ -198,17 +181,20 @@ export class KernelVxlanNetwork implements Network {
     const tries: [string, () => Promise<void>][] = [];
     const n = e.neigh;
     if (n !== undefined && keep?.neigh?.ip !== n.ip) {
-      tries.push(["neighbour", () => nl.delNeigh4(idx, n.ip).catch(ignore("ENOENT", "ENODEV"))]);
+      tries.push([
+        "neighbour",
+        () => nl.delNeigh4(idx, n.ip).catch(ignoreNetlink("ENOENT", "ENODEV")),
+      ]);
     }
     const f = e.fdb;
     if (f !== undefined && keep?.fdb?.mac !== f.mac) {
       tries.push([
         "fdb entry",
-        () => nl.delFdb(idx, f.mac, f.dst).catch(ignore("ENOENT", "ENODEV")),
+        () => nl.delFdb(idx, f.mac, f.dst).catch(ignoreNetlink("ENOENT", "ENODEV")),
       ]);
     }
     if (keep === undefined) {
-      tries.push(["route", () => nl.delRoute4(e.route).catch(ignore("ESRCH", "ENODEV"))]);
+      tries.push(["route", () => nl.delRoute4(e.route).catch(ignoreNetlink("ESRCH", "ENODEV"))]);
     }
     const key = formatIP4Net(e.subnet);
     let failed = false;
@@ -224,7 +210,7 @@ export class KernelVxlanNetwork implements Network {
 
   /** Applies one batch of lease changes. */
   handle(changes: readonly LeaseChange[]): Promise<void> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       for (const c of changes) {
         const key = formatIP4Net(c.lease.subnet);
         const old = this.#wanted.get(key);
@@ -250,7 +236,7 @@ export class KernelVxlanNetwork implements Network {
 
   /** Re-programs every lease whose entries are missing from the kernel. */
   check(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       if (this.#wanted.size === 0) return;
       const nl = this.#o.netlink;
       const idx = this.#device.index;
@@ -280,7 +266,7 @@ export class KernelVxlanNetwork implements Network {
    * (or was replaced), and retries leases whose programming failed.
    */
   checkDevice(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       const nl = this.#o.netlink;
       const link = await nl.linkDetails(this.#o.spec.name);
       if (link === null || link.index !== this.#device.index) {
@@ -311,18 +297,20 @@ export class KernelVxlanNetwork implements Network {
 
   /** Programs remote lease changes and runs the checks until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    const every = (ms: number, what: string, fn: () => Promise<void>) =>
-      (async () => {
-        while (!signal.aborted) {
-          await sleep(ms, undefined, { signal }).catch(() => {});
-          if (signal.aborted) break;
-          await fn().catch((err: unknown) => log.error(`${what} failed: ${describeError(err)}`));
-        }
-      })();
     const checks = [
-      every(this.#o.checkMs ?? CHECK_MS, "vxlan entry check", () => this.check()),
-      every(this.#o.deviceCheckMs ?? DEVICE_CHECK_MS, "vxlan device check", () =>
-        this.checkDevice(),
+      repeatEvery(
+        this.#o.checkMs ?? CHECK_MS,
+        signal,
+        "vxlan entry check",
+        () => this.check(),
+        log,
+      ),
+      repeatEvery(
+        this.#o.deviceCheckMs ?? DEVICE_CHECK_MS,
+        signal,
+        "vxlan device check",
+        () => this.checkDevice(),
+        log,
       ),
     ];
     try {

@@ -16,8 +16,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { NetworkConfig } from "../../config/network_config.js";
-import { ConfigError, FatalError } from "../../errors.js";
-import { describeError } from "../../errors.js";
+import { ConfigError, describeError, FatalError } from "../../errors.js";
 import { logger } from "../../log.js";
 import { NetlinkError } from "../../netlink/netlink.js";
 import type { Lease, LeaseAttrs } from "../../subnet/lease.js";

@@ -12,6 +12,7 @@
  * `Offload` and `Workers` have the udp backend's meaning in userspace mode.
  */
 import { ConfigError } from "../../errors.js";
+import { boolOption as bool, intOption as int } from "../options.js";
 import { getFieldCI } from "../../subnet/lease.js";
 
 export const VXLAN = "vxlan";
@@ -42,33 +43,6 @@ export interface VxlanConfig {
 export interface VxlanLeaseData {
   readonly vni: number;
   readonly vtepMac: string;
-}
-
-function bool(backend: Record<string, unknown>, key: string, dflt: boolean): boolean {
-  const v = getFieldCI(backend, key);
-  if (v === undefined || v === null) return dflt;
-  if (typeof v !== "boolean") {
-    throw new ConfigError(
-      `Invalid network config: Backend.${key} must be true or false, got ${JSON.stringify(v)}`,
-    );
-  }
-  return v;
-}
-
-function int(
-  backend: Record<string, unknown>,
-  key: string,
-  min: number,
-  max: number,
-): number | undefined {
-  const v = getFieldCI(backend, key);
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new ConfigError(
-      `Invalid network config: Backend.${key} must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`,
-    );
-  }
-  return v;
 }
 
 /** Reads the vxlan options from the config's Backend object; ConfigError names a bad one. */

@@ -12,24 +12,13 @@ import { VxlanBackend, type UserspaceOpener } from "../../../src/backend/vxlan/v
 import { parseNetworkConfig } from "../../../src/config/network_config.js";
 import { FatalError } from "../../../src/errors.js";
 import { parseIP4 } from "../../../src/ip/ip4.js";
-import type { LinkDetails } from "../../../src/netlink/netlink.js";
 import { LeaseManager } from "../../../src/subnet/lease_manager.js";
 import { MemoryRegistry } from "../../../src/subnet/memory_registry.js";
 import { captureLogs } from "../../helpers/log_capture.js";
+import { ETH1 } from "../../helpers/links.js";
 import { RecordingNetlink } from "../../helpers/recording_netlink.js";
 
 const logs = captureLogs();
-const ETH1: LinkDetails = {
-  index: 2,
-  name: "eth1",
-  mtu: 1500,
-  up: true,
-  running: true,
-  loopback: false,
-  mac: "02:00:00:00:00:01",
-  kind: "veth",
-};
-
 function context(nl: RecordingNetlink): BackendContext {
   const registry = new MemoryRegistry();
   return {

@@ -22,23 +22,13 @@ import type { Lease } from "../../../src/subnet/lease.js";
 import type { LeaseChange } from "../../../src/subnet/lease_watcher.js";
 import { captureLogs } from "../../helpers/log_capture.js";
 import { prng } from "../../helpers/prng.js";
+import { ETH1 } from "../../helpers/links.js";
 import { RecordingNetlink } from "../../helpers/recording_netlink.js";
 
 const logs = captureLogs();
-const EXT = 2;
+const EXT = ETH1.index;
 const NETWORK = parseIP4Net("172.33.0.0/16");
 const OWN = parseIP4Net("172.33.1.0/24");
-
-const ETH1: LinkDetails = {
-  index: EXT,
-  name: "eth1",
-  mtu: 1500,
-  up: true,
-  running: true,
-  loopback: false,
-  mac: "02:00:00:00:00:01",
-  kind: "veth",
-};
 
 const SPEC: DeviceSpec = {
   name: "flannel.1",
