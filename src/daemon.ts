@@ -20,6 +20,7 @@ import { readDotenvFile, writeSubnetEnv } from "./config/subnet_env.js";
 import { describeError, FatalError } from "./errors.js";
 import { describeInterface, findExternalInterface } from "./iface/ext_iface.js";
 import { formatIP4, formatIP4Net, networkOf, parseIP4Net, type IP4Net } from "./ip/ip4.js";
+import { formatIP6, formatIP6Net, networkOf6, parseIP6Net, type IP6Net } from "./ip/ip6.js";
 import { logger, redactUrl } from "./log.js";
 import { LinuxNetlink, type Netlink } from "./netlink/netlink.js";
 import { FLAGS } from "./cli/flags.js";
@@ -73,24 +74,44 @@ export function checkSupport(o: Options): void {
   }
 }
 
-/** Reads FLANNEL_SUBNET of the previous subnet.env (network form). */
-async function previousSubnet(path: string): Promise<IP4Net | undefined> {
+/** The subnets recorded by the previous subnet.env (network form). */
+interface PreviousSubnets {
+  readonly subnet?: IP4Net;
+  readonly ipv6Subnet?: IP6Net;
+}
+
+/** Reads FLANNEL_SUBNET and FLANNEL_IPV6_SUBNET of the previous subnet.env. */
+async function previousSubnets(path: string): Promise<PreviousSubnets> {
+  let env: Map<string, string>;
   try {
-    const env = await readDotenvFile(path);
-    const text = env.get("FLANNEL_SUBNET");
+    env = await readDotenvFile(path);
+  } catch (err) {
+    log.warn(`Cannot use the previous subnet file: ${describeError(err)}`, { path });
+    return {};
+  }
+  const one = <T>(name: string, parse: (text: string) => T): T | undefined => {
+    const text = env.get(name);
     if (text === undefined || text === "") return undefined;
     if (text.includes(",")) {
-      log.warn("Ignoring FLANNEL_SUBNET with more than one entry in the subnet file", {
+      log.warn(`Ignoring ${name} with more than one entry in the subnet file`, {
         path,
         value: text,
       });
       return undefined;
     }
-    return networkOf(parseIP4Net(text));
-  } catch (err) {
-    log.warn(`Cannot use the previous subnet file: ${describeError(err)}`, { path });
-    return undefined;
-  }
+    try {
+      return parse(text);
+    } catch (err) {
+      log.warn(`Cannot use ${name} of the previous subnet file: ${describeError(err)}`, { path });
+      return undefined;
+    }
+  };
+  const subnet = one("FLANNEL_SUBNET", (t) => networkOf(parseIP4Net(t)));
+  const ipv6Subnet = one("FLANNEL_IPV6_SUBNET", (t) => networkOf6(parseIP6Net(t)));
+  return {
+    ...(subnet !== undefined ? { subnet } : {}),
+    ...(ipv6Subnet !== undefined ? { ipv6Subnet } : {}),
+  };
 }
 
 /** Fetches and checks the network config, retrying every second; logs each distinct problem once. */
@@ -99,8 +120,11 @@ async function waitForConfig(reg: Registry, signal: AbortSignal): Promise<Networ
   for (;;) {
     try {
       const config = parseNetworkConfig(await reg.getNetworkConfig(signal));
-      if (config.enableIPv6) {
-        throw new Error("EnableIPv6 is not supported by this version yet (IPv4 only)");
+      if (!config.enableIPv4) {
+        // Upstream accepts it and then writes a 0.0.0.0-0 key or fails with "out of subnets".
+        throw new Error(
+          "EnableIPv4=false (IPv6 only) cannot work with the etcd subnet manager, whose lease keys need an IPv4 subnet; enable IPv4 for dual stack",
+        );
       }
       return config;
     } catch (err) {
@@ -184,9 +208,11 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
     if (factory instanceof Error) throw new FatalError(factory.message);
 
     netlink = new LinuxNetlink();
-    const ext = await findExternalInterface(netlink, o).catch((err: unknown) => {
-      throw new FatalError(describeError(err), { cause: err });
-    });
+    const ext = await findExternalInterface(netlink, o, { ipv6: config.enableIPv6 }).catch(
+      (err: unknown) => {
+        throw new FatalError(describeError(err), { cause: err });
+      },
+    );
     log.info(
       `Using interface with name ${ext.link.name} and address ${formatIP4(ext.ifaceAddr)}`,
       describeInterface(ext),
@@ -196,15 +222,23 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
         ? `Using ${o.publicIP} as external address`
         : `Defaulting external address to interface address (${formatIP4(ext.ifaceAddr)})`,
     );
+    if (ext.extAddr6 !== undefined) {
+      log.info(
+        o.publicIPv6 !== ""
+          ? `Using ${o.publicIPv6} as external IPv6 address`
+          : `Defaulting external IPv6 address to interface address (${formatIP6(ext.extAddr6)})`,
+      );
+    }
 
     const leases = new LeaseManager(registry, { renewMarginMs: o.subnetLeaseRenewMargin * 60_000 });
-    const prev = await previousSubnet(o.subnetFile);
+    const prev = await previousSubnets(o.subnetFile);
     const backend = factory({
       ext,
       netlink,
       registry,
       leases,
-      ...(prev !== undefined ? { previousSubnet: prev } : {}),
+      ...(prev.subnet !== undefined ? { previousSubnet: prev.subnet } : {}),
+      ...(prev.ipv6Subnet !== undefined ? { previousIPv6Subnet: prev.ipv6Subnet } : {}),
     });
     let network: Network | undefined;
     for (let delay = 1000; network === undefined; delay = Math.min(delay * 2, 30_000)) {
@@ -226,11 +260,14 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
       await writeSubnetEnv(o.subnetFile, {
         ...(config.network !== undefined ? { network: config.network } : {}),
         subnet: lease.subnet,
+        ...(config.ipv6Network !== undefined ? { ipv6Network: config.ipv6Network } : {}),
+        ...(lease.ipv6Subnet !== undefined ? { ipv6Subnet: lease.ipv6Subnet } : {}),
         mtu: network.mtu,
         ipMasq: o.ipMasq,
       });
       log.info(`Wrote subnet file to ${o.subnetFile}`, {
         subnet: formatIP4Net(lease.subnet),
+        ...(lease.ipv6Subnet !== undefined ? { ipv6Subnet: formatIP6Net(lease.ipv6Subnet) } : {}),
         mtu: network.mtu,
       });
       health?.setReady();

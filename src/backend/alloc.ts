@@ -17,9 +17,14 @@ export class AllocBackend implements Backend {
     // Upstream's alloc lease carries no BackendType, like udp.
     const lease: Lease = await this.#ctx.leases.acquire(
       config,
-      { publicIP: this.#ctx.ext.extAddr, publicIPv6: null, backendType: "" },
+      {
+        publicIP: this.#ctx.ext.extAddr,
+        publicIPv6: this.#ctx.ext.extAddr6 ?? null,
+        backendType: "",
+      },
       this.#ctx.previousSubnet,
       signal,
+      this.#ctx.previousIPv6Subnet,
     );
     return {
       lease,

@@ -11,6 +11,7 @@ import type { NetworkConfig } from "../config/network_config.js";
 import type { DataPlaneCounters } from "../dataplane/counters.js";
 import type { ExternalInterface } from "../iface/ext_iface.js";
 import type { IP4Net } from "../ip/ip4.js";
+import type { IP6Net } from "../ip/ip6.js";
 import type { Netlink } from "../netlink/netlink.js";
 import type { Lease } from "../subnet/lease.js";
 import type { LeaseManager } from "../subnet/lease_manager.js";
@@ -24,6 +25,8 @@ export interface BackendContext {
   readonly leases: LeaseManager;
   /** FLANNEL_SUBNET of the previous subnet.env (network form), if any. */
   readonly previousSubnet?: IP4Net;
+  /** FLANNEL_IPV6_SUBNET of the previous subnet.env (network form), if any. */
+  readonly previousIPv6Subnet?: IP6Net;
 }
 
 export interface Backend {

@@ -56,7 +56,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: "log_backtrace_at", kind: "string", default: "", usage: "when logging hits line file:N, emit a stack trace (no effect: this daemon is not written in Go)", support: "noop", why: "Go stack traces do not exist in this implementation" },
   { name: "net-config-path", kind: "string", default: "/etc/kube-flannel/net-conf.json", usage: "path to the network configuration file", support: "kube" },
   { name: "public-ip", kind: "string", default: "", usage: "IP accessible by other nodes for inter-host communication", support: "yes" },
-  { name: "public-ipv6", kind: "string", default: "", usage: "IPv6 accessible by other nodes for inter-host communication", support: "later", why: "IPv6 (dual stack) is not implemented by this version yet" },
+  { name: "public-ipv6", kind: "string", default: "", usage: "IPv6 accessible by other nodes for inter-host communication", support: "yes" },
   { name: "set-node-network-unavailable", kind: "bool", default: true, usage: "set NetworkUnavailable condition for the node to false once flannel is up", support: "kube" },
   { name: "subnet-file", kind: "string", default: "/run/flannel/subnet.env", usage: "filename where env variables (subnet, MTU, ... ) will be written to", support: "yes" },
   { name: "subnet-lease-renew-margin", kind: "int", default: 60, usage: "subnet lease renewal margin, in minutes, ranging from 1 to 1439", support: "yes" },

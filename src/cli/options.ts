@@ -12,6 +12,7 @@
 import yargs from "yargs/yargs";
 import { UsageError } from "../errors.js";
 import { isIP4 } from "../ip/ip4.js";
+import { isIP6 } from "../ip/ip6.js";
 import { envName, FLAGS, REMOVED_FLAGS, type FlagSpec } from "./flags.js";
 
 export interface Options {
@@ -320,6 +321,11 @@ function validate(o: Options): void {
   if (o.publicIP !== "" && !isIP4(o.publicIP)) {
     throw new UsageError(
       `invalid value ${JSON.stringify(o.publicIP)} for flag -public-ip: not an IPv4 address`,
+    );
+  }
+  if (o.publicIPv6 !== "" && !isIP6(o.publicIPv6)) {
+    throw new UsageError(
+      `invalid value ${JSON.stringify(o.publicIPv6)} for flag -public-ipv6: not an IPv6 address`,
     );
   }
   if (o.ifaceCanReach !== "" && !isIP4(o.ifaceCanReach)) {

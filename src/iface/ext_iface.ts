@@ -9,6 +9,7 @@
  * otherwise the interface of the first default route in the main table.
  */
 import { formatIP4, isIP4, parseIP4 } from "../ip/ip4.js";
+import { formatIP6, parseIP6 } from "../ip/ip6.js";
 import type { AddrInfo, LinkInfo, Netlink } from "../netlink/netlink.js";
 
 export interface ExternalInterface {
@@ -17,6 +18,10 @@ export interface ExternalInterface {
   readonly ifaceAddr: number;
   /** The address advertised to other nodes: --public-ip, else ifaceAddr. */
   readonly extAddr: number;
+  /** The global IPv6 address of the interface; present when IPv6 was asked for. */
+  readonly ifaceAddr6?: bigint;
+  /** The IPv6 address advertised (lease PublicIPv6): --public-ipv6, else ifaceAddr6. */
+  readonly extAddr6?: bigint;
   readonly mtu: number;
 }
 
@@ -25,6 +30,8 @@ export interface IfaceSelection {
   readonly ifaceRegex: readonly string[];
   readonly ifaceCanReach: string;
   readonly publicIP: string;
+  /** --public-ipv6; "" when unset. */
+  readonly publicIPv6?: string;
 }
 
 const SCOPE_HOST = 254;
@@ -57,6 +64,29 @@ export function pickAddress(addrs: readonly AddrInfo[], ifindex: number): number
   return best?.ip;
 }
 
+/** Global unicast IPv6: 2000::/3 and unique-local fc00::/7 (no link-local, loopback, multicast). */
+function usable6(ip: bigint): boolean {
+  const top = Number(ip >> 120n);
+  return (top & 0xe0) === 0x20 || (top & 0xfe) === 0xfc;
+}
+
+/**
+ * The IPv6 address flannel would use on a link: global unicast (unique-local
+ * included), not deprecated, not tentative-temporary; permanent before
+ * dynamic, non-temporary before temporary. Undefined if none.
+ */
+export function pickAddress6(addrs: readonly AddrInfo[], ifindex: number): bigint | undefined {
+  let best: { ip: bigint; rank: number } | undefined;
+  for (const a of addrs) {
+    if (a.family !== 6 || a.ifindex !== ifindex || a.deprecated) continue;
+    const ip = parseIP6(a.address);
+    if (!usable6(ip)) continue;
+    const r = (a.permanent ? 0 : 1) + (a.temporary ? 2 : 0);
+    if (best === undefined || r < best.rank) best = { ip, rank: r };
+  }
+  return best?.ip;
+}
+
 function finish(link: LinkInfo, ifaceAddr: number, publicIP: string): ExternalInterface {
   if (link.mtu === 0) throw new Error(`Failed to determine MTU for ${link.name} interface`);
   const extAddr = publicIP !== "" ? parseIP4(publicIP) : ifaceAddr;
@@ -70,7 +100,51 @@ function finish(link: LinkInfo, ifaceAddr: number, publicIP: string): ExternalIn
 export async function findExternalInterface(
   nl: Netlink,
   sel: IfaceSelection,
+  opts: { readonly ipv6?: boolean } = {},
 ): Promise<ExternalInterface> {
+  const v6Text = sel.publicIPv6 ?? "";
+  const explicit = sel.iface.length > 0 || sel.ifaceRegex.length > 0 || sel.ifaceCanReach !== "";
+  if (opts.ipv6 === true && !explicit && sel.publicIP === "" && v6Text !== "") {
+    // As upstream: with no interface flag, --public-ipv6 names the interface.
+    const ip = parseIP6(v6Text);
+    const holder = (await nl.addresses(6)).find((a) => parseIP6(a.address) === ip);
+    const link = (await nl.links()).find((l) => l.index === holder?.ifindex);
+    if (link === undefined) {
+      throw new Error(
+        `Failed to find any valid interface to use: --public-ipv6 ${v6Text} is not an address of this host; ` +
+          `name the interface with --iface`,
+      );
+    }
+    return withIPv6(nl, await findIPv4(nl, { ...sel, iface: [link.name] }), v6Text);
+  }
+  const ext = await findIPv4(nl, sel);
+  if (opts.ipv6 !== true) return ext;
+  return withIPv6(nl, ext, sel.publicIPv6 ?? "");
+}
+
+/**
+ * Adds the IPv6 addresses to an interface chosen by its IPv4 address
+ * (spec §4.1: in dual stack both families use one interface). Throws when
+ * it has no global IPv6 address.
+ */
+async function withIPv6(
+  nl: Netlink,
+  ext: ExternalInterface,
+  publicIPv6: string,
+): Promise<ExternalInterface> {
+  const addrs = await nl.addresses(6);
+  const ifaceAddr6 = pickAddress6(addrs, ext.link.index);
+  if (ifaceAddr6 === undefined) {
+    throw new Error(
+      `Failed to find any valid interface to use: ${ext.link.name} has no global IPv6 address, ` +
+        `which EnableIPv6 needs (add one, or pick another interface with --iface)`,
+    );
+  }
+  const extAddr6 = publicIPv6 !== "" ? parseIP6(publicIPv6) : ifaceAddr6;
+  return { ...ext, ifaceAddr6, extAddr6 };
+}
+
+async function findIPv4(nl: Netlink, sel: IfaceSelection): Promise<ExternalInterface> {
   const links = await nl.links();
   const addrs = await nl.addresses(4);
   const byIndex = new Map(links.map((l) => [l.index, l]));
@@ -169,6 +243,8 @@ export function describeInterface(ext: ExternalInterface): Record<string, string
     iface: ext.link.name,
     address: formatIP4(ext.ifaceAddr),
     publicIP: formatIP4(ext.extAddr),
+    ...(ext.ifaceAddr6 !== undefined ? { address6: formatIP6(ext.ifaceAddr6) } : {}),
+    ...(ext.extAddr6 !== undefined ? { publicIPv6: formatIP6(ext.extAddr6) } : {}),
     mtu: ext.mtu,
   };
 }

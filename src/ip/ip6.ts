@@ -24,6 +24,16 @@ export function parseIP6(text: string): bigint {
   }
 }
 
+/** True if `text` is an IPv6 address parseIP6 accepts. */
+export function isIP6(text: string): boolean {
+  try {
+    parseIP6(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** RFC 5952 text form. */
 export function formatIP6(ip: bigint): string {
   const groups: number[] = [];

@@ -17,11 +17,18 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { NetworkConfig } from "../config/network_config.js";
 import { describeError, FatalError, isAbortError } from "../errors.js";
 import { equal4, formatIP4, formatIP4Net, overlaps4, type IP4Net } from "../ip/ip4.js";
+import { formatIP6, formatIP6Net, overlaps6, type IP6Net } from "../ip/ip6.js";
 import type { SubnetKey } from "../ip/subnet_key.js";
 import { logger } from "../log.js";
 import type { Lease, LeaseAttrs } from "./lease.js";
 import { LeaseGoneError, SubnetTakenError, type Registry } from "./registry.js";
-import { freeCandidates, isCompatible, pickRandom } from "./subnet_alloc.js";
+import {
+  freeCandidates,
+  freeCandidates6,
+  isCompatible,
+  isCompatible6,
+  pickRandom,
+} from "./subnet_alloc.js";
 
 const log = logger("lease_manager");
 
@@ -47,6 +54,20 @@ function keyOf(lease: Lease): SubnetKey {
     : { ip4: lease.subnet, ip6: lease.ipv6Subnet };
 }
 
+/** `ip: X ipv6: Y` as upstream logs a lease's subnets. */
+function describeKey(key: SubnetKey): string {
+  return key.ip6 === undefined
+    ? `ip: ${formatIP4Net(key.ip4)}`
+    : `ip: ${formatIP4Net(key.ip4)} ipv6: ${formatIP6Net(key.ip6)}`;
+}
+
+/** Whether the IPv6 half of a lease fits the config: absent without IPv6, in range with it. */
+function v6Fits(config: NetworkConfig, subnet: IP6Net | undefined): boolean {
+  return config.enableIPv6
+    ? subnet !== undefined && isCompatible6(config, subnet)
+    : subnet === undefined;
+}
+
 export class LeaseManager {
   readonly #reg: Registry;
   readonly #ttl: number;
@@ -62,18 +83,29 @@ export class LeaseManager {
 
   /**
    * Acquires a lease for `attrs`. `previous` is FLANNEL_SUBNET from the old
-   * subnet.env (host bits masked), if any. Rejects FatalError when the
-   * range is exhausted or the retries are used up; other errors (etcd
-   * unavailable) propagate for the caller to retry.
+   * subnet.env (host bits masked), if any; `previous6` is its
+   * FLANNEL_IPV6_SUBNET, used when the config enables IPv6. With IPv6
+   * enabled the lease holds one subnet of each family under a dual-stack
+   * key. Rejects FatalError when a range is exhausted or the retries are
+   * used up; other errors (etcd unavailable) propagate for the caller to
+   * retry.
    */
   async acquire(
     config: NetworkConfig,
     attrs: LeaseAttrs,
     previous: IP4Net | undefined,
     signal: AbortSignal,
+    previous6?: IP6Net,
   ): Promise<Lease> {
+    let prev = previous;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const lease = await this.#tryAcquire(config, attrs, previous, signal);
+      const got = await this.#tryAcquire(config, attrs, prev, previous6, signal);
+      if (got !== undefined && "keepSubnet" in got) {
+        // Our old lease lacked the IPv6 half: it was deleted; keep its IPv4 subnet.
+        prev = got.keepSubnet;
+        continue;
+      }
+      const lease = got;
       if (lease !== undefined) return lease;
       log.v(1, "Lost a race for a subnet, retrying", { attempt });
     }
@@ -84,14 +116,15 @@ export class LeaseManager {
     config: NetworkConfig,
     attrs: LeaseAttrs,
     previous: IP4Net | undefined,
+    previous6: IP6Net | undefined,
     signal: AbortSignal,
-  ): Promise<Lease | undefined> {
+  ): Promise<Lease | { keepSubnet: IP4Net } | undefined> {
     const snap = await this.#reg.getLeases(signal);
     const ours = formatIP4(attrs.publicIP);
 
     const mine = snap.leases.find((l) => l.attrs.publicIP === attrs.publicIP);
     if (mine !== undefined) {
-      if (isCompatible(config, mine.subnet) && mine.ipv6Subnet === undefined) {
+      if (isCompatible(config, mine.subnet) && v6Fits(config, mine.ipv6Subnet)) {
         const reservation = mine.reservation;
         try {
           const lease = await this.#reg.updateLease(
@@ -103,62 +136,105 @@ export class LeaseManager {
               mustExist: true,
             },
           );
-          log.info(
-            `Found lease (ip: ${formatIP4Net(mine.subnet)}) for current IP (${ours}), reusing`,
-            {
-              reservation,
-            },
-          );
+          log.info(`Found lease (${describeKey(keyOf(mine))}) for current IP (${ours}), reusing`, {
+            reservation,
+          });
           return lease;
         } catch (err) {
           if (err instanceof LeaseGoneError) return undefined;
           throw err;
         }
       }
-      log.info("Deleting our old lease: its subnet does not fit the current network config", {
-        subnet: formatIP4Net(mine.subnet),
-      });
+      const keepV4 = isCompatible(config, mine.subnet) && config.enableIPv6;
+      log.info(
+        keepV4
+          ? "Deleting our old lease to add an IPv6 subnet to it (the IPv4 subnet is kept)"
+          : "Deleting our old lease: its subnet does not fit the current network config",
+        { subnet: describeKey(keyOf(mine)) },
+      );
       await this.#reg.deleteLease(keyOf(mine), signal);
-      return undefined;
+      return keepV4 ? { keepSubnet: mine.subnet } : undefined;
     }
 
-    const taken = snap.leases.map((l) => l.subnet);
+    const v4 = this.#choose4(config, snap.leases, previous);
+    const v6 = config.enableIPv6 ? this.#choose6(config, snap.leases, previous6) : undefined;
+    const key: SubnetKey =
+      v6 === undefined ? { ip4: v4.subnet } : { ip4: v4.subnet, ip6: v6.subnet };
+    const lease = await this.#create(key, attrs, signal);
+    if (lease === undefined) return undefined;
+    if (v4.reused && (v6 === undefined || v6.reused)) {
+      const text =
+        v6 === undefined
+          ? formatIP4Net(v4.subnet)
+          : `${formatIP4Net(v4.subnet)}, ${formatIP6Net(v6.subnet)}`;
+      log.info(`Found previously leased subnet (${text}), reusing`);
+    } else {
+      log.info(`Allocated lease (${describeKey(key)}) to current node (${ours})`);
+    }
+    return lease;
+  }
+
+  /** The previous IPv4 subnet if still free and compatible, else a random free one. */
+  #choose4(
+    config: NetworkConfig,
+    leases: readonly Lease[],
+    previous: IP4Net | undefined,
+  ): { subnet: IP4Net; reused: boolean } {
+    const taken = leases.map((l) => l.subnet);
     if (
       previous !== undefined &&
       isCompatible(config, previous) &&
       !taken.some((t) => overlaps4(t, previous))
     ) {
-      const lease = await this.#create(previous, attrs, signal);
-      if (lease !== undefined) {
-        log.info(`Found previously leased subnet (${formatIP4Net(previous)}), reusing`);
-        return lease;
-      }
-      return undefined;
+      return { subnet: previous, reused: true };
     }
     if (previous !== undefined) {
       log.v(1, "Not reusing the subnet from the subnet file", { subnet: formatIP4Net(previous) });
     }
-
     const cands = freeCandidates(config, taken);
     log.info(
       `Picking subnet in range ${formatIP4(config.subnetMin)} ... ${formatIP4(config.subnetMax)}`,
     );
     const pick = pickRandom(cands, this.#rand);
     if (pick === undefined) throw new FatalError("Failed to acquire lease: out of subnets");
-    const lease = await this.#create(pick, attrs, signal);
-    if (lease !== undefined) {
-      log.info(`Allocated lease (ip: ${formatIP4Net(pick)}) to current node (${ours})`);
+    return { subnet: pick, reused: false };
+  }
+
+  /** The IPv6 counterpart of #choose4, over the IPv6 halves of the leases. */
+  #choose6(
+    config: NetworkConfig,
+    leases: readonly Lease[],
+    previous: IP6Net | undefined,
+  ): { subnet: IP6Net; reused: boolean } {
+    const taken = leases.flatMap((l) => (l.ipv6Subnet !== undefined ? [l.ipv6Subnet] : []));
+    if (
+      previous !== undefined &&
+      isCompatible6(config, previous) &&
+      !taken.some((t) => overlaps6(t, previous))
+    ) {
+      return { subnet: previous, reused: true };
     }
-    return lease;
+    if (previous !== undefined) {
+      log.v(1, "Not reusing the IPv6 subnet from the subnet file", {
+        subnet: formatIP6Net(previous),
+      });
+    }
+    const cands = freeCandidates6(config, taken);
+    log.info(
+      `Picking IPv6 subnet in range ${formatIP6(config.ipv6SubnetMin)} ... ${formatIP6(config.ipv6SubnetMax)}`,
+    );
+    const pick = pickRandom(cands, this.#rand);
+    if (pick === undefined) throw new FatalError("Failed to acquire lease: out of IPv6 subnets");
+    return { subnet: pick, reused: false };
   }
 
   async #create(
-    subnet: IP4Net,
+    key: SubnetKey,
     attrs: LeaseAttrs,
     signal: AbortSignal,
   ): Promise<Lease | undefined> {
     try {
-      return await this.#reg.createLease({ ip4: subnet }, attrs, this.#ttl, signal);
+      return await this.#reg.createLease(key, attrs, this.#ttl, signal);
     } catch (err) {
       if (err instanceof SubnetTakenError) return undefined;
       throw err;

@@ -13,6 +13,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describeError } from "../errors.js";
 import { equal4, formatIP4, formatIP4Net, type IP4Net } from "../ip/ip4.js";
+import { equal6 } from "../ip/ip6.js";
 import { logger } from "../log.js";
 import { sameAttrs, type Lease } from "./lease.js";
 import type { BadLease, LeaseEvent, LeaseSnapshot, Registry } from "./registry.js";
@@ -22,6 +23,15 @@ const log = logger("lease_watcher");
 export type LeaseChange =
   | { readonly type: "added"; readonly lease: Lease }
   | { readonly type: "removed"; readonly lease: Lease };
+
+/** Same attributes and same IPv6 half (a lease may gain one when its node turns dual-stack). */
+function sameLease(a: Lease, b: Lease): boolean {
+  const v6 =
+    a.ipv6Subnet === undefined || b.ipv6Subnet === undefined
+      ? a.ipv6Subnet === b.ipv6Subnet
+      : equal6(a.ipv6Subnet, b.ipv6Subnet);
+  return v6 && sameAttrs(a.attrs, b.attrs);
+}
 
 /** Pure state machine: remote leases by subnet, diffed against input. */
 export class LeaseCache {
@@ -61,8 +71,7 @@ export class LeaseCache {
       this.#badReported.delete(k.replace("/", "-"));
       const old = this.#leases.get(k);
       this.#leases.set(k, lease);
-      if (old === undefined || !sameAttrs(old.attrs, lease.attrs))
-        out.push({ type: "added", lease });
+      if (old === undefined || !sameLease(old, lease)) out.push({ type: "added", lease });
     }
     for (const [k, old] of this.#leases) {
       if (!seen.has(k)) {

@@ -5,6 +5,7 @@
 import { randomInt } from "node:crypto";
 import type { NetworkConfig } from "../config/network_config.js";
 import { networkOf, overlaps4, size4, type IP4Net } from "../ip/ip4.js";
+import { networkOf6, overlaps6, type IP6Net } from "../ip/ip6.js";
 
 /** How many free candidates upstream collects before picking one at random. */
 export const MAX_CANDIDATES = 100;
@@ -51,10 +52,51 @@ export function freeCandidates(config: NetworkConfig, taken: readonly IP4Net[]):
 }
 
 /** Picks one candidate uniformly at random, or undefined if there is none. */
-export function pickRandom(
-  cands: readonly IP4Net[],
+export function pickRandom<T>(
+  cands: readonly T[],
   rand: (n: number) => number = randomInt,
-): IP4Net | undefined {
+): T | undefined {
   if (cands.length === 0) return undefined;
   return cands[rand(cands.length)];
+}
+
+/** True if `subnet` is an IPv6 subnet this config could have allocated. */
+export function isCompatible6(config: NetworkConfig, subnet: IP6Net): boolean {
+  return (
+    config.enableIPv6 &&
+    subnet.prefixLen === config.ipv6SubnetLen &&
+    subnet.ip >= config.ipv6SubnetMin &&
+    subnet.ip <= config.ipv6SubnetMax
+  );
+}
+
+/**
+ * The IPv6 counterpart of freeCandidates, over IPv6SubnetMin..Max. The
+ * range can hold 2^64 subnets, so the scan stops after MAX_CANDIDATES free
+ * ones, and taken subnets are skipped past rather than stepped through.
+ */
+export function freeCandidates6(config: NetworkConfig, taken: readonly IP6Net[]): IP6Net[] {
+  const out: IP6Net[] = [];
+  const len = config.ipv6SubnetLen;
+  const step = 1n << BigInt(128 - len);
+  const sorted = taken.map(networkOf6).sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+  const end6 = (n: IP6Net): bigint => n.ip + (1n << BigInt(128 - n.prefixLen));
+  let t = 0;
+  for (
+    let ip = config.ipv6SubnetMin;
+    ip <= config.ipv6SubnetMax && out.length < MAX_CANDIDATES;
+    ip += step
+  ) {
+    while (t < sorted.length && end6(sorted[t]!) <= ip) t++;
+    const cand = { ip, prefixLen: len };
+    let clash = false;
+    for (let k = t; k < sorted.length && sorted[k]!.ip < ip + step; k++) {
+      if (overlaps6(cand, sorted[k]!)) {
+        clash = true;
+        break;
+      }
+    }
+    if (!clash) out.push(cand);
+  }
+  return out;
 }

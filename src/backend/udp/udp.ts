@@ -69,6 +69,11 @@ export class UdpBackend implements Backend {
       );
     }
     if (config.network === undefined) throw new FatalError("The udp backend needs an IPv4 Network");
+    if (config.enableIPv6) {
+      throw new FatalError(
+        "The udp backend is IPv4-only (as upstream's): EnableIPv6 needs the host-gw or kernel vxlan backend",
+      );
+    }
     const attrs: LeaseAttrs = { publicIP: ext.extAddr, publicIPv6: null, backendType: "" };
     const lease = await this.#ctx.leases.acquire(config, attrs, this.#ctx.previousSubnet, signal);
     try {
