@@ -13,17 +13,12 @@
  * checks are serialised; within a batch, kernel calls run concurrently.
  */
 import { describeError } from "../errors.js";
-import { formatIP4, formatIP4Net } from "../ip/ip4.js";
+import { formatIP4Net } from "../ip/ip4.js";
 import { logger } from "../log.js";
-import {
-  ignoreNetlink,
-  MAIN_TABLE,
-  NetlinkError,
-  type Netlink,
-  type Route4,
-} from "../netlink/netlink.js";
+import { ignoreNetlink, MAIN_TABLE, NetlinkError, type Netlink } from "../netlink/netlink.js";
 import type { Lease } from "../subnet/lease.js";
 import type { LeaseChange } from "../subnet/lease_watcher.js";
+import { IPV4, sameMetric, type Addr, type IpFamily, type RouteOf } from "./ip_family.js";
 import { repeatEvery, SerialQueue } from "./reconcile.js";
 
 const log = logger("route_network");
@@ -31,27 +26,17 @@ const log = logger("route_network");
 /** Kernel calls in flight at once while applying a batch. */
 const CONCURRENCY = 64;
 
-export interface RouteNetworkOptions {
+export interface RouteNetworkOptions<A extends Addr> {
   /** Leases of other types are ignored (with one warning per subnet). */
   readonly backendType: string;
-  /** The route that carries traffic to a lease's subnet. */
-  readonly routeFor: (lease: Lease) => Route4;
+  /**
+   * The route that carries traffic to a lease's subnet; undefined when the
+   * lease has nothing of this family (an IPv4-only peer in the IPv6 loop).
+   */
+  readonly routeFor: (lease: Lease) => RouteOf<A> | undefined;
+  /** The family of the routes; IPv4 when absent. */
+  readonly family?: IpFamily<A>;
   readonly checkPeriodMs?: number;
-}
-
-function dstKey(r: Route4): string {
-  return formatIP4Net(r.dst);
-}
-
-function sameRoute(a: Route4, b: Route4): boolean {
-  return (
-    a.dst.ip === b.dst.ip &&
-    a.dst.prefixLen === b.dst.prefixLen &&
-    a.gateway === b.gateway &&
-    a.ifindex === b.ifindex &&
-    a.type === b.type &&
-    (a.metric ?? 0) === (b.metric ?? 0)
-  );
 }
 
 async function forEachLimit<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
@@ -62,22 +47,39 @@ async function forEachLimit<T>(items: readonly T[], fn: (item: T) => Promise<voi
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
 }
 
-export class RouteNetwork {
+export class RouteNetwork<A extends Addr = number> {
   readonly #nl: Netlink;
-  readonly #opts: RouteNetworkOptions;
-  /** Routes we want, by destination. */
-  readonly #wanted = new Map<string, Route4>();
+  readonly #opts: RouteNetworkOptions<A>;
+  readonly #family: IpFamily<A>;
+  /** Routes we want, by the lease's (IPv4) subnet. */
+  readonly #wanted = new Map<string, RouteOf<A>>();
   readonly #ignored = new Set<string>();
   readonly #queue = new SerialQueue();
 
-  constructor(nl: Netlink, opts: RouteNetworkOptions) {
+  constructor(nl: Netlink, opts: RouteNetworkOptions<A>) {
     this.#nl = nl;
     this.#opts = opts;
+    this.#family = opts.family ?? (IPV4 as unknown as IpFamily<A>);
   }
 
   /** Routes currently wanted (for status and tests). */
-  wanted(): Route4[] {
+  wanted(): RouteOf<A>[] {
     return [...this.#wanted.values()];
+  }
+
+  #dstKey(r: RouteOf<A>): string {
+    return this.#family.formatNet(r.dst);
+  }
+
+  #sameRoute(a: RouteOf<A>, b: RouteOf<A>): boolean {
+    return (
+      a.dst.ip === b.dst.ip &&
+      a.dst.prefixLen === b.dst.prefixLen &&
+      a.gateway === b.gateway &&
+      a.ifindex === b.ifindex &&
+      a.type === b.type &&
+      sameMetric(this.#family, a.metric, b.metric)
+    );
   }
 
   /** Applies one batch of lease changes. */
@@ -89,7 +91,7 @@ export class RouteNetwork {
     // What we wanted before the batch is what may be installed; compare it
     // with what we want after the whole batch (a subnet may change and go
     // within one batch).
-    const before = new Map<string, Route4 | undefined>();
+    const before = new Map<string, RouteOf<A> | undefined>();
     for (const c of changes) {
       const key = formatIP4Net(c.lease.subnet);
       if (!before.has(key)) before.set(key, this.#wanted.get(key));
@@ -103,15 +105,16 @@ export class RouteNetwork {
           },
         );
       }
-      if (c.type === "added" && ours) {
-        this.#ignored.delete(key);
-        this.#wanted.set(key, this.#opts.routeFor(c.lease));
+      const route = c.type === "added" && ours ? this.#opts.routeFor(c.lease) : undefined;
+      if (c.type === "added" && ours) this.#ignored.delete(key);
+      if (route !== undefined) {
+        this.#wanted.set(key, route);
       } else {
         this.#wanted.delete(key);
       }
     }
-    const toDel: Route4[] = [];
-    const toAdd: Route4[] = [];
+    const toDel: RouteOf<A>[] = [];
+    const toAdd: RouteOf<A>[] = [];
     for (const [key, old] of before) {
       const now = this.#wanted.get(key);
       // #ensure replaces a route to the same destination via another gateway,
@@ -125,10 +128,10 @@ export class RouteNetwork {
     await forEachLimit(toAdd, (r) => this.#ensure(r, table, false));
   }
 
-  async #table(): Promise<Map<string, Route4[]>> {
-    const byDst = new Map<string, Route4[]>();
-    for (const r of await this.#nl.routes4(MAIN_TABLE)) {
-      const k = dstKey(r);
+  async #table(): Promise<Map<string, RouteOf<A>[]>> {
+    const byDst = new Map<string, RouteOf<A>[]>();
+    for (const r of await this.#family.routes(this.#nl, MAIN_TABLE)) {
+      const k = this.#dstKey(r);
       const list = byDst.get(k);
       if (list === undefined) byDst.set(k, [r]);
       else list.push(r);
@@ -136,34 +139,39 @@ export class RouteNetwork {
     return byDst;
   }
 
-  async #ensure(r: Route4, table: Map<string, Route4[]>, recovering: boolean): Promise<void> {
-    const present = table.get(dstKey(r)) ?? [];
-    if (present.some((p) => sameRoute(p, r))) return;
+  async #ensure(
+    r: RouteOf<A>,
+    table: Map<string, RouteOf<A>[]>,
+    recovering: boolean,
+  ): Promise<void> {
+    const f = this.#family;
+    const present = table.get(this.#dstKey(r)) ?? [];
+    if (present.some((p) => this.#sameRoute(p, r))) return;
     try {
       for (const p of present) {
         log.info("Replacing existing route", {
-          dst: dstKey(p),
-          oldGateway: p.gateway !== undefined ? formatIP4(p.gateway) : undefined,
-          gateway: r.gateway !== undefined ? formatIP4(r.gateway) : undefined,
+          dst: this.#dstKey(p),
+          oldGateway: p.gateway !== undefined ? f.formatIP(p.gateway) : undefined,
+          gateway: r.gateway !== undefined ? f.formatIP(r.gateway) : undefined,
         });
-        await this.#nl.delRoute4(p).catch(ignoreNetlink("ESRCH"));
+        await f.delRoute(this.#nl, p).catch(ignoreNetlink("ESRCH"));
       }
-      await this.#nl.addRoute4(r);
-      if (recovering) log.info("Route recovered", { dst: dstKey(r) });
+      await f.addRoute(this.#nl, r);
+      if (recovering) log.info("Route recovered", { dst: this.#dstKey(r) });
     } catch (err) {
       if (err instanceof NetlinkError && err.code === "EEXIST") return;
       log.error(
-        `Error adding route to ${dstKey(r)} (retrying within ${this.#period() / 1000}s): ${describeError(err)}`,
+        `Error adding route to ${this.#dstKey(r)} (retrying within ${this.#period() / 1000}s): ${describeError(err)}`,
       );
     }
   }
 
-  async #delete(r: Route4): Promise<void> {
+  async #delete(r: RouteOf<A>): Promise<void> {
     try {
-      await this.#nl.delRoute4(r);
+      await this.#family.delRoute(this.#nl, r);
     } catch (err) {
       if (err instanceof NetlinkError && err.code === "ESRCH") return;
-      log.error(`Error deleting route to ${dstKey(r)}: ${describeError(err)}`);
+      log.error(`Error deleting route to ${this.#dstKey(r)}: ${describeError(err)}`);
     }
   }
 

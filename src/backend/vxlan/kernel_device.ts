@@ -14,7 +14,7 @@
  * port always, with 0 meaning the kernel's 8472). Otherwise it is deleted
  * and recreated.
  */
-import { contains4, formatIP4, parseIP4, type IP4Net } from "../../ip/ip4.js";
+import { formatIP4 } from "../../ip/ip4.js";
 import { logger } from "../../log.js";
 import {
   ignoreNetlink,
@@ -23,6 +23,7 @@ import {
   type VxlanAttrs,
   type VxlanLinkSpec,
 } from "../../netlink/netlink.js";
+import type { Addr, IpFamily, NetOf } from "../ip_family.js";
 import { DEFAULT_VXLAN_PORT } from "./vxlan_config.js";
 
 const log = logger("vxlan");
@@ -93,31 +94,34 @@ export async function ensureDevice(nl: Netlink, spec: DeviceSpec): Promise<Devic
 }
 
 /**
- * Gives the device exactly `<subnet base>/32` among its addresses inside
+ * Gives the device exactly `<subnet base>/32` (IPv6: `/128`) among its addresses inside
  * `network`, brings it up and checks that its MAC is still the one we
  * advertise (a udev rule may have replaced it).
  */
-export async function configureDevice(
+export async function configureDevice<A extends Addr>(
   nl: Netlink,
   dev: Device,
-  subnet: IP4Net,
-  network: IP4Net,
+  family: IpFamily<A>,
+  subnet: NetOf<A>,
+  network: NetOf<A>,
 ): Promise<void> {
   let present = false;
-  for (const a of await nl.addresses(4)) {
+  for (const a of await nl.addresses(family.hostLen === 32 ? 4 : 6)) {
     if (a.ifindex !== dev.index) continue;
-    const ip = parseIP4(a.address);
-    if (ip === subnet.ip && a.prefixLen === 32) {
+    const ip = family.parseIP(a.address);
+    if (ip === subnet.ip && a.prefixLen === family.hostLen) {
       present = true;
       continue;
     }
-    if (contains4(network, ip)) {
+    if (family.contains(network, ip)) {
       log.info(`Removing stale address ${a.address}/${a.prefixLen} from ${dev.name}`);
-      await nl.delAddress4(dev.index, ip, a.prefixLen).catch(ignoreNetlink("EADDRNOTAVAIL"));
+      await family.delAddress(nl, dev.index, ip, a.prefixLen).catch(ignoreNetlink("EADDRNOTAVAIL"));
     }
   }
   if (!present) {
-    await nl.addAddress4(dev.index, subnet.ip, 32).catch(ignoreNetlink("EEXIST"));
+    await family
+      .addAddress(nl, dev.index, subnet.ip, family.hostLen)
+      .catch(ignoreNetlink("EEXIST"));
   }
   await nl.setLinkUp(dev.index);
   const after = await nl.linkDetails(dev.name);

@@ -21,12 +21,13 @@
  *   recreates the device but does not replay the entries).
  */
 import { describeError } from "../../errors.js";
-import { formatIP4, formatIP4Net, type IP4Net } from "../../ip/ip4.js";
+import { formatIP4Net } from "../../ip/ip4.js";
 import { logger } from "../../log.js";
-import { MAIN_TABLE, ignoreNetlink, type Netlink, type Route4 } from "../../netlink/netlink.js";
+import { MAIN_TABLE, ignoreNetlink, type Netlink } from "../../netlink/netlink.js";
 import type { Lease } from "../../subnet/lease.js";
 import type { LeaseChange } from "../../subnet/lease_watcher.js";
 import type { Network } from "../backend.js";
+import { IPV4, type Addr, type IpFamily, type NetOf, type RouteOf } from "../ip_family.js";
 import { repeatEvery, SerialQueue } from "../reconcile.js";
 import { configureDevice, ensureDevice, type Device, type DeviceSpec } from "./kernel_device.js";
 import { parseVxlanLeaseData, VXLAN } from "./vxlan_config.js";
@@ -38,19 +39,25 @@ const CHECK_MS = 10_000;
 /** How often the device is looked up (and how soon a failed lease is retried). */
 const DEVICE_CHECK_MS = 1_000;
 
-/** What one remote lease needs in the kernel. */
-export interface PeerEntries {
-  readonly subnet: IP4Net;
+/** What one remote lease needs in the kernel, in one family. */
+export interface PeerEntries<A extends Addr = number> {
+  /** The lease's identity: its IPv4 subnet as text. */
+  readonly key: string;
+  /** The lease's subnet of this family. */
+  readonly subnet: NetOf<A>;
   /** Absent for a direct route. */
-  readonly neigh?: { readonly ip: number; readonly mac: string };
-  readonly fdb?: { readonly mac: string; readonly dst: number };
-  readonly route: Route4;
+  readonly neigh?: { readonly ip: A; readonly mac: string };
+  readonly fdb?: { readonly mac: string; readonly dst: A };
+  readonly route: RouteOf<A>;
 }
 
-export interface KernelNetworkOptions {
+export interface KernelNetworkOptions<A extends Addr = number> {
+  /** The family this device carries; IPv4 when absent (flannel-v6.<VNI> carries IPv6). */
+  readonly family?: IpFamily<A>;
   readonly netlink: Netlink;
   readonly lease: Lease;
-  readonly network: IP4Net;
+  /** The cluster network of this family (Network or IPv6Network). */
+  readonly network: NetOf<A>;
   readonly mtu: number;
   readonly spec: DeviceSpec;
   readonly device: Device;
@@ -61,22 +68,24 @@ export interface KernelNetworkOptions {
   readonly deviceCheckMs?: number;
 }
 
-export class KernelVxlanNetwork implements Network {
+export class KernelVxlanNetwork<A extends Addr = number> implements Network {
   readonly lease: Lease;
   readonly mtu: number;
-  readonly #o: KernelNetworkOptions;
+  readonly #o: KernelNetworkOptions<A>;
+  readonly #f: IpFamily<A>;
   #device: Device;
-  /** Entries each remote lease should have, by subnet. */
-  readonly #wanted = new Map<string, PeerEntries>();
+  /** Entries each remote lease should have, by lease key. */
+  readonly #wanted = new Map<string, PeerEntries<A>>();
   /** Entries of leases gone or changed that could not be removed yet: retried by the device check. */
-  readonly #stale = new Map<string, PeerEntries>();
+  readonly #stale = new Map<string, PeerEntries<A>>();
   /** Subnets whose programming failed: retried by the next device check. */
   readonly #failed = new Set<string>();
   readonly #ignored = new Set<string>();
   readonly #queue = new SerialQueue();
 
-  constructor(o: KernelNetworkOptions) {
+  constructor(o: KernelNetworkOptions<A>) {
     this.#o = o;
+    this.#f = o.family ?? (IPV4 as unknown as IpFamily<A>);
     this.lease = o.lease;
     this.mtu = o.mtu;
     this.#device = o.device;
@@ -87,8 +96,16 @@ export class KernelVxlanNetwork implements Network {
     return this.#device;
   }
 
+  /** Our own subnet of this family, which the device's address is taken from. */
+  #ownSubnet(): NetOf<A> {
+    const own = this.#f.subnetOf(this.lease);
+    if (own === undefined) throw new Error(`our lease has no ${this.#f.name} subnet`);
+    return own;
+  }
+
   /** What `lease` needs, or undefined (logged once) when it is not a usable vxlan lease. */
-  async #entriesFor(lease: Lease): Promise<PeerEntries | undefined> {
+  async #entriesFor(lease: Lease): Promise<PeerEntries<A> | undefined> {
+    const f = this.#f;
     const key = formatIP4Net(lease.subnet);
     if (lease.attrs.backendType !== VXLAN) {
       if (!this.#ignored.has(key)) {
@@ -99,29 +116,38 @@ export class KernelVxlanNetwork implements Network {
       }
       return undefined;
     }
-    const data = parseVxlanLeaseData(lease.attrs.backendData);
-    if (data instanceof Error) {
+    const subnet = f.subnetOf(lease);
+    const publicIP = f.publicIPOf(lease);
+    // A peer without this family (an IPv4-only node seen by the IPv6 device) needs nothing here.
+    if (subnet === undefined) return undefined;
+    const data =
+      publicIP === undefined
+        ? new Error(`it has an ${f.name} subnet but no ${f.name} PublicIP`)
+        : parseVxlanLeaseData(f.backendDataOf(lease));
+    if (data instanceof Error || publicIP === undefined) {
       if (!this.#ignored.has(key)) {
-        log.error(`Ignoring the vxlan lease of ${key}: ${data.message}`);
+        const what = f === (IPV4 as unknown) ? "vxlan lease" : `${f.name} vxlan lease`;
+        log.error(`Ignoring the ${what} of ${key}: ${(data as Error).message}`);
         this.#ignored.add(key);
       }
       return undefined;
     }
     this.#ignored.delete(key);
-    const publicIP = lease.attrs.publicIP;
     if (this.#o.directRouting && (await this.#directlyReachable(publicIP))) {
       return {
-        subnet: lease.subnet,
-        route: { dst: lease.subnet, gateway: publicIP, table: MAIN_TABLE, type: "unicast" },
+        key,
+        subnet,
+        route: { dst: subnet, gateway: publicIP, table: MAIN_TABLE, type: "unicast" },
       };
     }
     return {
-      subnet: lease.subnet,
-      neigh: { ip: lease.subnet.ip, mac: data.vtepMac },
+      key,
+      subnet,
+      neigh: { ip: subnet.ip, mac: data.vtepMac },
       fdb: { mac: data.vtepMac, dst: publicIP },
       route: {
-        dst: lease.subnet,
-        gateway: lease.subnet.ip,
+        dst: subnet,
+        gateway: subnet.ip,
         ifindex: this.#device.index,
         onlink: true,
         table: MAIN_TABLE,
@@ -130,39 +156,41 @@ export class KernelVxlanNetwork implements Network {
     };
   }
 
-  async #directlyReachable(ip: number): Promise<boolean> {
+  async #directlyReachable(ip: A): Promise<boolean> {
     try {
-      const r = await this.#o.netlink.routeGet4(ip);
-      return r.gateway === undefined;
+      return (await this.#f.routeGateway(this.#o.netlink, ip)) === undefined;
     } catch (err) {
-      log.warn(`Cannot tell whether ${formatIP4(ip)} is directly reachable: ${describeError(err)}`);
+      log.warn(
+        `Cannot tell whether ${this.#f.formatIP(ip)} is directly reachable: ${describeError(err)}`,
+      );
       return false;
     }
   }
 
   /** Neighbour, FDB entry, route; on a failure the earlier ones are removed again. */
-  async #program(e: PeerEntries): Promise<void> {
+  async #program(e: PeerEntries<A>): Promise<void> {
     const nl = this.#o.netlink;
+    const fam = this.#f;
     const idx = this.#device.index;
     const undo: (() => Promise<void>)[] = [];
     try {
       if (e.neigh !== undefined) {
-        await nl.replaceNeigh4(idx, e.neigh.ip, e.neigh.mac);
+        await fam.replaceNeigh(nl, idx, e.neigh.ip, e.neigh.mac);
         const n = e.neigh;
-        undo.push(() => nl.delNeigh4(idx, n.ip).catch(ignoreNetlink("ENOENT")));
+        undo.push(() => fam.delNeigh(nl, idx, n.ip).catch(ignoreNetlink("ENOENT")));
       }
       if (e.fdb !== undefined) {
-        await nl.replaceFdb(idx, e.fdb.mac, e.fdb.dst);
+        await fam.replaceFdb(nl, idx, e.fdb.mac, e.fdb.dst);
         const f = e.fdb;
-        undo.push(() => nl.delFdb(idx, f.mac, f.dst).catch(ignoreNetlink("ENOENT")));
+        undo.push(() => fam.delFdb(nl, idx, f.mac, f.dst).catch(ignoreNetlink("ENOENT")));
       }
-      await nl.replaceRoute4(e.route);
-      this.#failed.delete(formatIP4Net(e.subnet));
+      await fam.replaceRoute(nl, e.route);
+      this.#failed.delete(e.key);
     } catch (err) {
       for (const u of undo.reverse()) await u().catch(() => {});
-      this.#failed.add(formatIP4Net(e.subnet));
+      this.#failed.add(e.key);
       log.error(
-        `Cannot program the vxlan entries of ${formatIP4Net(e.subnet)} (retrying within ` +
+        `Cannot program the vxlan entries of ${fam.formatNet(e.subnet)} (retrying within ` +
           `${(this.#o.deviceCheckMs ?? DEVICE_CHECK_MS) / 1000}s): ${describeError(err)}`,
       );
     }
@@ -175,33 +203,39 @@ export class KernelVxlanNetwork implements Network {
    * the same MAC. What could not be removed is kept in #stale and retried by
    * the device check.
    */
-  async #unprogram(e: PeerEntries, keep?: PeerEntries): Promise<void> {
+  async #unprogram(e: PeerEntries<A>, keep?: PeerEntries<A>): Promise<void> {
     const nl = this.#o.netlink;
+    const fam = this.#f;
     const idx = this.#device.index;
     const tries: [string, () => Promise<void>][] = [];
     const n = e.neigh;
     if (n !== undefined && keep?.neigh?.ip !== n.ip) {
       tries.push([
         "neighbour",
-        () => nl.delNeigh4(idx, n.ip).catch(ignoreNetlink("ENOENT", "ENODEV")),
+        () => fam.delNeigh(nl, idx, n.ip).catch(ignoreNetlink("ENOENT", "ENODEV")),
       ]);
     }
     const f = e.fdb;
     if (f !== undefined && keep?.fdb?.mac !== f.mac) {
       tries.push([
         "fdb entry",
-        () => nl.delFdb(idx, f.mac, f.dst).catch(ignoreNetlink("ENOENT", "ENODEV")),
+        () => fam.delFdb(nl, idx, f.mac, f.dst).catch(ignoreNetlink("ENOENT", "ENODEV")),
       ]);
     }
     if (keep === undefined) {
-      tries.push(["route", () => nl.delRoute4(e.route).catch(ignoreNetlink("ESRCH", "ENODEV"))]);
+      tries.push([
+        "route",
+        () => fam.delRoute(nl, e.route).catch(ignoreNetlink("ESRCH", "ENODEV")),
+      ]);
     }
-    const key = formatIP4Net(e.subnet);
+    const key = e.key;
     let failed = false;
     for (const [what, t] of tries) {
       await t().catch((err: unknown) => {
         failed = true;
-        log.error(`Cannot delete the ${what} of ${key} (retrying): ${describeError(err)}`);
+        log.error(
+          `Cannot delete the ${what} of ${fam.formatNet(e.subnet)} (retrying): ${describeError(err)}`,
+        );
       });
     }
     if (failed) this.#stale.set(key, e);
@@ -239,23 +273,24 @@ export class KernelVxlanNetwork implements Network {
     return this.#queue.run(async () => {
       if (this.#wanted.size === 0) return;
       const nl = this.#o.netlink;
+      const fam = this.#f;
       const idx = this.#device.index;
-      const neighs = new Set((await nl.neighs4(idx)).map((n) => `${n.ip}/${n.mac ?? ""}`));
-      const fdb = new Set((await nl.fdb(idx)).map((f) => `${f.mac}/${f.dst ?? ""}`));
+      const neighs = new Set((await fam.neighs(nl, idx)).map((n) => `${n.ip}/${n.mac ?? ""}`));
+      const fdb = new Set((await fam.fdb(nl, idx)).map((f) => `${f.mac}/${f.dst}`));
       const routes = new Set(
-        (await nl.routes4(MAIN_TABLE)).map((r) => `${formatIP4Net(r.dst)}/${r.gateway ?? ""}`),
+        (await fam.routes(nl, MAIN_TABLE)).map((r) => `${fam.formatNet(r.dst)}/${r.gateway ?? ""}`),
       );
       for (const e of this.#wanted.values()) {
         const missing: string[] = [];
         if (e.neigh !== undefined && !neighs.has(`${e.neigh.ip}/${e.neigh.mac}`))
           missing.push("neighbour");
         if (e.fdb !== undefined && !fdb.has(`${e.fdb.mac}/${e.fdb.dst}`)) missing.push("fdb entry");
-        if (!routes.has(`${formatIP4Net(e.route.dst)}/${e.route.gateway ?? ""}`))
+        if (!routes.has(`${fam.formatNet(e.route.dst)}/${e.route.gateway ?? ""}`))
           missing.push("route");
         if (missing.length === 0) continue;
         await this.#program(e);
-        if (!this.#failed.has(formatIP4Net(e.subnet))) {
-          log.info(`Recovered the ${missing.join(", ")} of ${formatIP4Net(e.subnet)}`);
+        if (!this.#failed.has(e.key)) {
+          log.info(`Recovered the ${missing.join(", ")} of ${fam.formatNet(e.subnet)}`);
         }
       }
     });
@@ -275,7 +310,7 @@ export class KernelVxlanNetwork implements Network {
         );
         // Recreate with the MAC our lease advertises, so peers need no change.
         const dev = await ensureDevice(nl, { ...this.#o.spec, mac: this.#device.mac });
-        await configureDevice(nl, dev, this.lease.subnet, this.#o.network);
+        await configureDevice(nl, dev, this.#f, this.#ownSubnet(), this.#o.network);
         this.#device = dev;
         for (const [key, e] of this.#wanted) {
           const rebuilt = {
@@ -325,7 +360,7 @@ export class KernelVxlanNetwork implements Network {
   }
 }
 
-function sameEntries(a: PeerEntries, b: PeerEntries): boolean {
+function sameEntries<A extends Addr>(a: PeerEntries<A>, b: PeerEntries<A>): boolean {
   return (
     a.neigh?.ip === b.neigh?.ip &&
     a.neigh?.mac === b.neigh?.mac &&

@@ -23,6 +23,7 @@ import type { Lease, LeaseAttrs } from "../../subnet/lease.js";
 import { watchRemoteLeases } from "../../subnet/lease_watcher.js";
 import type { Backend, BackendContext, Network } from "../backend.js";
 import { configureDevice, ensureDevice, type Device, type DeviceSpec } from "./kernel_device.js";
+import { IPV4 } from "../ip_family.js";
 import { KernelVxlanNetwork } from "./kernel_network.js";
 import { openUserspaceVxlan } from "./userspace_network.js";
 import {
@@ -102,7 +103,7 @@ export class VxlanBackend implements Backend {
     }
     const lease = await this.#acquire(config, cfg.vni, dev.mac, signal);
     try {
-      await configureDevice(this.#ctx.netlink, dev, lease.subnet, config.network);
+      await configureDevice(this.#ctx.netlink, dev, IPV4, lease.subnet, config.network);
     } catch (err) {
       throw new FatalError(`Cannot configure ${spec.name}: ${describeError(err)}`, { cause: err });
     }

@@ -24,6 +24,7 @@ import { captureLogs } from "../../helpers/log_capture.js";
 import { prng } from "../../helpers/prng.js";
 import { ETH1 } from "../../helpers/links.js";
 import { RecordingNetlink } from "../../helpers/recording_netlink.js";
+import { IPV4 } from "../../../src/backend/ip_family.js";
 
 const logs = captureLogs();
 const EXT = ETH1.index;
@@ -73,7 +74,7 @@ const del = (l: Lease): LeaseChange => ({ type: "removed", lease: l });
 async function setup(directRouting = false) {
   const nl = new RecordingNetlink({ links: [ETH1], routes: hostRoutes() });
   const device = await ensureDevice(nl, SPEC);
-  await configureDevice(nl, device, OWN, NETWORK);
+  await configureDevice(nl, device, IPV4, OWN, NETWORK);
   const net = new KernelVxlanNetwork({
     netlink: nl,
     lease: {
@@ -193,7 +194,7 @@ describe("vxlan device (kernel mode)", () => {
     const dev = await ensureDevice(nl, SPEC);
     await nl.addAddress4(dev.index, parseIP4("172.33.9.0"), 32);
     await nl.addAddress4(dev.index, parseIP4("192.168.5.5"), 24);
-    await configureDevice(nl, dev, OWN, NETWORK);
+    await configureDevice(nl, dev, IPV4, OWN, NETWORK);
     const addrs = (await nl.addresses(4))
       .filter((a) => a.ifindex === dev.index)
       .map((a) => a.address);
@@ -204,7 +205,7 @@ describe("vxlan device (kernel mode)", () => {
     const nl = new RecordingNetlink({ links: [ETH1] });
     const dev = await ensureDevice(nl, SPEC);
     await assert.rejects(
-      configureDevice(nl, { ...dev, mac: "0e:00:00:00:00:01" }, OWN, NETWORK),
+      configureDevice(nl, { ...dev, mac: "0e:00:00:00:00:01" }, IPV4, OWN, NETWORK),
       /flannel\.1's mac address wanted: 0e:00:00:00:00:01, but got: 0e:11:22:33:44:55/,
     );
   });
