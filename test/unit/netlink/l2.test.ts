@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import netlink from "netlink";
 import { parseIP4 } from "../../../src/ip/ip4.js";
+import { parseIP6 } from "../../../src/ip/ip6.js";
 import {
   AF_BRIDGE,
   AF_INET,
@@ -216,7 +217,7 @@ describe("neighbour and FDB messages", () => {
     assert.equal(fdbEntryOf({ kind: "neighbor", data: v6, attrs: { lladdr: mac } }), null);
   });
 
-  it("parses FDB dumps, with dst only for IPv4 remotes", () => {
+  it("parses FDB dumps, with dst for IPv4 remotes and dst6 for IPv6 ones", () => {
     const data = { family: AF_BRIDGE, ifindex: 3, state: { permanent: true as const }, flags: {} };
     const mac = Buffer.from([10, 0, 0, 0, 0, 2]);
     assert.deepEqual(
@@ -227,8 +228,15 @@ describe("neighbour and FDB messages", () => {
       }),
       { ifindex: 3, mac: "0a:00:00:00:00:02", dst: parseIP4("1.2.3.4"), permanent: true },
     );
+    const v6 = Buffer.from("fd100000000000000000000000000002", "hex");
+    assert.deepEqual(fdbEntryOf({ kind: "neighbor", data, attrs: { lladdr: mac, dst: v6 } }), {
+      ifindex: 3,
+      mac: "0a:00:00:00:00:02",
+      dst6: parseIP6("fd10::2"),
+      permanent: true,
+    });
     assert.deepEqual(
-      fdbEntryOf({ kind: "neighbor", data, attrs: { lladdr: mac, dst: Buffer.alloc(16) } }),
+      fdbEntryOf({ kind: "neighbor", data, attrs: { lladdr: mac, dst: Buffer.alloc(3) } }),
       { ifindex: 3, mac: "0a:00:00:00:00:02", permanent: true },
     );
     assert.equal(fdbEntryOf({ kind: "neighbor", data, attrs: {} }), null);
