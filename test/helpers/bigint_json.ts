@@ -1,7 +1,7 @@
 /**
  * JSON that carries bigints (IPv6 addresses in the Netlink API) between a
  * test and test/helpers/netlink_l2_driver.ts: a bigint travels as
- * `{"$bigint": "<decimal>"}`. Values without bigints encode as plain JSON.
+ * `{"$bigint": "<decimal, maybe negative>"}`. Values without bigints encode as plain JSON.
  */
 
 /** JSON.stringify with bigints encoded. */
@@ -17,6 +17,6 @@ export function fromJson(text: string): unknown {
     if (typeof v !== "object" || v === null || Array.isArray(v)) return v;
     const keys = Object.keys(v);
     const tag = (v as { $bigint?: unknown }).$bigint;
-    return keys.length === 1 && typeof tag === "string" && /^\d+$/.test(tag) ? BigInt(tag) : v;
+    return keys.length === 1 && typeof tag === "string" && /^-?\d+$/.test(tag) ? BigInt(tag) : v;
   });
 }

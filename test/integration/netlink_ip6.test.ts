@@ -258,7 +258,10 @@ describe("IPv6 routes", () => {
       /dst 2001:db8:5::1\/64 has host bits set/,
     );
     assert.equal(errorOf(badGw), "EINVAL");
-    assert.match((badGw as { message: string }).message, /gateway must be an IPv6 address/);
+    assert.match(
+      (badGw as { message: string }).message,
+      /gateway must be an IPv6 address as a bigint in 0..2\^128-1, got -1n/,
+    );
     assert.deepEqual(route6Json(a.ns, "2001:db8:5::/64"), []);
   });
 });
