@@ -1,18 +1,21 @@
 /**
  * Message building and parsing for the layer-2 rtnetlink calls of the vxlan
  * backend: links with their IFLA_LINKINFO (kind, vxlan attributes), vxlan
- * device creation, IPv4 neighbours (AF_INET) and vxlan FDB entries
- * (AF_BRIDGE, NTF_SELF). Pure functions: LinuxNetlink sends what they
- * build, and the input checks are shared with the test fake so that both
- * reject the same bad input with the same words.
+ * device creation (IPv4 or IPv6 underlay), IPv4 and IPv6 neighbours
+ * (AF_INET, AF_INET6) and vxlan FDB entries (AF_BRIDGE, NTF_SELF) with an
+ * IPv4 or IPv6 remote. Pure functions: LinuxNetlink sends what they build,
+ * and the input checks are shared with the test fake so that both reject
+ * the same bad input with the same words.
  */
 import netlink, { type ifla, type rt, type StreamData } from "netlink";
 import { formatIP4, ip4FromBytes, ip4ToBytes } from "../ip/ip4.js";
+import { AF_INET6, ip6FromBytes, ip6Problem, ip6Text, ip6ToBytes } from "./addr6.js";
 import type {
   FdbEntry,
   LinkDetails,
   LinkInfo,
   Neigh4,
+  Neigh6,
   VxlanAttrs,
   VxlanLinkSpec,
 } from "./netlink.js";
@@ -103,6 +106,20 @@ export function fdbProblem(ifindex: unknown, mac: unknown, dst: unknown): string
   return ifindexProblem(ifindex) ?? macFormatProblem(mac) ?? ip4Problem("dst", dst);
 }
 
+/** Why (ifindex, ip[, mac]) cannot name an IPv6 neighbour entry, or null. */
+export function neigh6Problem(ifindex: unknown, ip: unknown, mac?: unknown): string | null {
+  return (
+    ifindexProblem(ifindex) ??
+    ip6Problem("IP address", ip) ??
+    (mac !== undefined ? macFormatProblem(mac) : null)
+  );
+}
+
+/** Why (ifindex, mac, dst) cannot name a vxlan FDB entry with an IPv6 remote, or null. */
+export function fdb6Problem(ifindex: unknown, mac: unknown, dst: unknown): string | null {
+  return ifindexProblem(ifindex) ?? macFormatProblem(mac) ?? ip6Problem("dst", dst);
+}
+
 /** Why `spec` cannot be created as given, or null. */
 export function vxlanSpecProblem(spec: VxlanLinkSpec): string | null {
   return (
@@ -112,9 +129,37 @@ export function vxlanSpecProblem(spec: VxlanLinkSpec): string | null {
     uintProblem("VNI", spec.vni, 0, 0xffffff) ??
     (spec.local !== undefined ? ip4Problem("local address", spec.local) : null) ??
     (spec.group !== undefined ? ip4Problem("group address", spec.group) : null) ??
+    (spec.local6 !== undefined ? ip6Problem("local6 address", spec.local6) : null) ??
+    (spec.group6 !== undefined ? ip6Problem("group6 address", spec.group6) : null) ??
+    underlayFamilyProblem(spec) ??
     (spec.vtepIndex !== undefined ? ifindexProblem(spec.vtepIndex) : null) ??
     (spec.port !== undefined ? uintProblem("UDP port", spec.port, 0, 65535) : null)
   );
+}
+
+/**
+ * A vxlan device has one underlay family: the kernel takes IFLA_VXLAN_LOCAL
+ * over LOCAL6 silently and rejects a group of the other family.
+ */
+function underlayFamilyProblem(spec: VxlanLinkSpec): string | null {
+  if (spec.local !== undefined && spec.local6 !== undefined) {
+    return "local and local6 addresses are both given (a vxlan device has one underlay family)";
+  }
+  if (spec.group !== undefined && spec.group6 !== undefined) {
+    return "group and group6 addresses are both given (a vxlan device has one underlay family)";
+  }
+  if (spec.local !== undefined && spec.group6 !== undefined) {
+    return "local address is IPv4 but group6 address is IPv6 (a vxlan device has one underlay family)";
+  }
+  if (spec.local6 !== undefined && spec.group !== undefined) {
+    return "local6 address is IPv6 but group address is IPv4 (a vxlan device has one underlay family)";
+  }
+  return null;
+}
+
+/** True if the device's underlay is IPv6 (LOCAL6 or GROUP6 set), as the kernel's VXLAN_F_IPV6. */
+export function isVxlan6(v: VxlanAttrs): boolean {
+  return v.local6 !== undefined || v.group6 !== undefined;
 }
 
 // ---- Links ----
@@ -135,6 +180,8 @@ export function vxlanLinkAttrs(spec: VxlanLinkSpec): ifla.LinkAttrs {
     ...(spec.vtepIndex !== undefined ? { link: spec.vtepIndex } : {}),
     ...(spec.local !== undefined ? { local: ip4ToBytes(spec.local) } : {}),
     ...(spec.group !== undefined ? { group: ip4ToBytes(spec.group) } : {}),
+    ...(spec.local6 !== undefined ? { local6: ip6ToBytes(spec.local6) } : {}),
+    ...(spec.group6 !== undefined ? { group6: ip6ToBytes(spec.group6) } : {}),
     learning: spec.learning ? 1 : 0,
     ...(spec.l2miss ? { l2miss: 1 } : {}),
     ...((spec.port ?? 0) !== 0 ? { port } : {}),
@@ -174,12 +221,20 @@ export function vxlanAttrsOf(data: Buffer): VxlanAttrs {
     b !== undefined && b.length === 4 && ip4FromBytes(b) !== 0 ? ip4FromBytes(b) : undefined;
   const local = ip(v.local);
   const group = ip(v.group);
+  const ip6 = (b: Buffer | undefined) => {
+    const x = ip6FromBytes(b);
+    return x !== 0n ? x : undefined;
+  };
+  const local6 = ip6(v.local6);
+  const group6 = ip6(v.group6);
   const port = v.port !== undefined && v.port.length === 2 ? v.port.readUInt16BE(0) : undefined;
   return {
     vni: v.id ?? 0,
     ...(local !== undefined ? { local } : {}),
     ...(v.link !== undefined && v.link !== 0 ? { vtepIndex: v.link } : {}),
     ...(group !== undefined ? { group } : {}),
+    ...(local6 !== undefined ? { local6 } : {}),
+    ...(group6 !== undefined ? { group6 } : {}),
     ...(port !== undefined ? { port } : {}),
     learning: (v.learning ?? 0) !== 0,
     gbp: v.gbp === true,
@@ -235,8 +290,37 @@ export function neigh4Of(m: NeighborMessage): Neigh4 | null {
   };
 }
 
-/** Header and attributes of a vxlan FDB request (AF_BRIDGE, NTF_SELF, NDA_DST). */
-export function fdbMessage(ifindex: number, macStr: string, dst: number, add: boolean) {
+/** Header and attributes of an IPv6 neighbour request; `mac` only for adds. */
+export function neigh6Message(ifindex: number, ip: bigint, macStr?: string) {
+  const mac = macStr !== undefined ? (macBytes(macStr) ?? undefined) : undefined;
+  return [
+    {
+      family: AF_INET6,
+      ifindex,
+      ...(mac !== undefined ? { state: { permanent: true as const } } : {}),
+    },
+    { dst: ip6ToBytes(ip), ...(mac !== undefined ? { lladdr: mac } : {}) },
+  ] as const;
+}
+
+/** The Neigh6 of an RTM_NEWNEIGH message, or null if it is not an IPv6 entry. */
+export function neigh6Of(m: NeighborMessage): Neigh6 | null {
+  const ip = ip6FromBytes(m.attrs.dst);
+  if (m.data.family !== AF_INET6 || ip === undefined) return null;
+  const mac = macText(m.attrs.lladdr);
+  return {
+    ifindex: m.data.ifindex ?? 0,
+    ip,
+    ...(mac !== undefined ? { mac } : {}),
+    permanent: m.data.state?.permanent === true,
+  };
+}
+
+/**
+ * Header and attributes of a vxlan FDB request (AF_BRIDGE, NTF_SELF,
+ * NDA_DST): a number is an IPv4 remote (4 bytes), a bigint an IPv6 one (16).
+ */
+export function fdbMessage(ifindex: number, macStr: string, dst: number | bigint, add: boolean) {
   const mac = macBytes(macStr) ?? Buffer.alloc(6);
   return [
     {
@@ -245,7 +329,7 @@ export function fdbMessage(ifindex: number, macStr: string, dst: number, add: bo
       flags: { self: true as const },
       ...(add ? { state: { permanent: true as const } } : {}),
     },
-    { lladdr: mac, dst: ip4ToBytes(dst) },
+    { lladdr: mac, dst: typeof dst === "bigint" ? ip6ToBytes(dst) : ip4ToBytes(dst) },
   ] as const;
 }
 
@@ -254,10 +338,12 @@ export function fdbEntryOf(m: NeighborMessage): FdbEntry | null {
   const mac = macText(m.attrs.lladdr);
   if (m.data.family !== AF_BRIDGE || mac === undefined) return null;
   const dst = m.attrs.dst?.length === 4 ? ip4FromBytes(m.attrs.dst) : undefined;
+  const dst6 = ip6FromBytes(m.attrs.dst);
   return {
     ifindex: m.data.ifindex ?? 0,
     mac,
     ...(dst !== undefined ? { dst } : {}),
+    ...(dst6 !== undefined ? { dst6 } : {}),
     permanent: m.data.state?.permanent === true,
   };
 }
@@ -270,4 +356,9 @@ export function ipText(ip: unknown): string {
 /** `<mac> dst <ip>` for messages. */
 export function describeFdb(mac: unknown, dst: unknown): string {
   return `${String(mac)} dst ${ipText(dst)}`;
+}
+
+/** `<mac> dst <ipv6>` for messages. */
+export function describeFdb6(mac: unknown, dst: unknown): string {
+  return `${String(mac)} dst ${ip6Text(dst)}`;
 }

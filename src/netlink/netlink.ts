@@ -10,9 +10,13 @@
 import { writeFile } from "node:fs/promises";
 import netlink from "netlink";
 import { formatIP4Net, ip4FromBytes, ip4ToBytes, type IP4Net } from "../ip/ip4.js";
+import { formatIP6, type IP6Net } from "../ip/ip6.js";
+import { ip6FromBytes, ip6NetText, ip6Problem, ip6Text, ip6ToBytes } from "./addr6.js";
 import {
   AF_BRIDGE,
   describeFdb,
+  describeFdb6,
+  fdb6Problem,
   fdbEntryOf,
   fdbMessage,
   fdbProblem,
@@ -23,10 +27,23 @@ import {
   linkNameProblem,
   neigh4Message,
   neigh4Of,
+  neigh6Message,
+  neigh6Of,
+  neigh6Problem,
   neighProblem,
   vxlanLinkAttrs,
   vxlanSpecProblem,
 } from "./l2.js";
+import {
+  address6Message,
+  address6Problem,
+  route6Message,
+  route6Of,
+  route6Problem,
+  routeLookup6Of,
+} from "./route6.js";
+
+export { DEFAULT_METRIC6 } from "./route6.js";
 
 /** Main routing table id (RT_TABLE_MAIN). */
 export const MAIN_TABLE = 254;
@@ -54,8 +71,10 @@ export interface LinkInfo {
 export interface AddrInfo {
   readonly ifindex: number;
   readonly family: 4 | 6;
-  /** Textual address (dotted quad or IPv6 text). */
+  /** Textual address: dotted quad, or IPv6 in RFC 5952 form (as formatIP6 and `ip -6 addr`). */
   readonly address: string;
+  /** IPv6 entries only: the address as a bigint, for src/ip/ip6.ts. */
+  readonly ip6?: bigint;
   readonly prefixLen: number;
   /** RT_SCOPE_*: 0 universe, 200 site, 253 link, 254 host. */
   readonly scope: number;
@@ -63,6 +82,12 @@ export interface AddrInfo {
   readonly deprecated: boolean;
   readonly permanent: boolean;
   readonly temporary: boolean;
+  /**
+   * IPv6 entries only: duplicate address detection has not finished, or
+   * failed (IFA_F_TENTATIVE, which IFA_F_DADFAILED keeps set); the address
+   * cannot be used as a source address yet.
+   */
+  readonly tentative?: boolean;
 }
 
 /** An IPv4 route in one table. */
@@ -91,6 +116,46 @@ export interface RouteLookup {
   readonly prefsrc?: number;
 }
 
+/**
+ * An IPv6 route in one table.
+ *
+ * Keys differ from IPv4: the kernel gives a route sent without a metric
+ * metric 1024 (DEFAULT_METRIC6, IP6_RT_PRIO_USER), so the key of add and
+ * replace is (table, dst, metric ?? 1024), and two routes to one dst in one
+ * table differ only by metric, never by gateway or device.
+ */
+export interface Route6 {
+  /** Destination network; host bits must be clear. */
+  readonly dst: IP6Net;
+  readonly gateway?: bigint;
+  readonly ifindex?: number;
+  readonly table: number;
+  /** "unicast" or "blackhole" when sent; dumps also show "local", "multicast", ... */
+  readonly type: string;
+  /** RTNH_F_ONLINK: use the gateway on `ifindex` without a route covering it. */
+  readonly onlink?: boolean;
+  /**
+   * Route metric (RTA_PRIORITY). Sent: absent or 0 means 1024. Read back:
+   * absent means 1024, any other value is the kernel's (0 appears only on
+   * kernel-made routes such as those of the local table). So a route added
+   * without a metric reads back without one.
+   */
+  readonly metric?: number;
+  /**
+   * IPv6 routes have no scope (the kernel ignores rtm_scope): accepted so
+   * that v4 and v6 routes can be built alike, never sent, never read back.
+   */
+  readonly scope?: "link" | "global";
+}
+
+/** Result of `ip -6 route get <dst>`. */
+export interface RouteLookup6 {
+  readonly ifindex: number;
+  readonly gateway?: bigint;
+  /** The source address the kernel would choose. */
+  readonly prefsrc?: bigint;
+}
+
 /** The vxlan attributes upstream compares before reusing a device (spec §4.3). */
 export interface VxlanAttrs {
   readonly vni: number;
@@ -100,6 +165,13 @@ export interface VxlanAttrs {
   readonly vtepIndex?: number;
   /** Multicast group or remote (IFLA_VXLAN_GROUP), IPv4 u32, if set. */
   readonly group?: number;
+  /**
+   * Underlay source address of an IPv6 device (IFLA_VXLAN_LOCAL6), if set.
+   * A device has one underlay family: never together with `local` or `group`.
+   */
+  readonly local6?: bigint;
+  /** Multicast group or remote of an IPv6 device (IFLA_VXLAN_GROUP6), if set. */
+  readonly group6?: bigint;
   /** UDP destination port (host order); absent or 0 = kernel default 8472. */
   readonly port?: number;
   readonly learning: boolean;
@@ -131,12 +203,23 @@ export interface Neigh4 {
   readonly permanent: boolean;
 }
 
+/** An IPv6 neighbour (NDP) entry. */
+export interface Neigh6 {
+  readonly ifindex: number;
+  readonly ip: bigint;
+  /** Link-layer address; absent for entries still being resolved or failed. */
+  readonly mac?: string;
+  readonly permanent: boolean;
+}
+
 /** A forwarding-database entry of a device (`bridge fdb`). */
 export interface FdbEntry {
   readonly ifindex: number;
   readonly mac: string;
-  /** Remote VTEP (NDA_DST), IPv4 u32, if the entry has one. */
+  /** Remote VTEP (NDA_DST), IPv4 u32, if the entry has an IPv4 one. */
   readonly dst?: number;
+  /** Remote VTEP (NDA_DST), IPv6, if the entry has an IPv6 one (never with `dst`). */
+  readonly dst6?: bigint;
   readonly permanent: boolean;
 }
 
@@ -167,6 +250,7 @@ export interface Netlink {
   links(): Promise<LinkInfo[]>;
   /** The link called `name`, or null. */
   linkByName(name: string): Promise<LinkInfo | null>;
+  /** Addresses of all links, or of one family; IPv6 entries carry `ip6` and `tentative`. */
   addresses(family?: 4 | 6): Promise<AddrInfo[]>;
   /** IPv4 routes of one table (default: main). */
   routes4(table?: number): Promise<Route4[]>;
@@ -196,10 +280,15 @@ export interface Netlink {
    * <mtu> type vxlan id <vni> local <local> dev <vtepIndex> [nolearning]
    * [dstport <port>] [gbp]` (no l2miss/l3miss, no TTL/TOS, no UDP checksum
    * flag; `group` and `l2miss` are sent only when given/true, and flannel
-   * gives neither); returns its ifindex. Rejects NetlinkError "EEXIST" if
-   * the name is taken (or another vxlan device has the same VNI, port and
-   * gbp flag), "ENODEV" if vtepIndex names no link, "EINVAL" naming the
-   * field for a malformed spec.
+   * gives neither); returns its ifindex. With `local6` (and/or `group6`)
+   * instead of `local` (`group`) the device has an IPv6 underlay, like
+   * flannel's `flannel-v6.<VNI>`. Rejects NetlinkError "EEXIST" if the name
+   * is taken (or another vxlan device of the same underlay family has the
+   * same VNI, port and gbp flag), "ENODEV" if vtepIndex names no link,
+   * "EINVAL" naming the field for a malformed spec, including one that
+   * mixes IPv4 and IPv6 underlay addresses. With vtepIndex the kernel
+   * clamps `mtu` silently to that device's MTU less 50 (IPv4) or 70 (IPv6)
+   * bytes of outer headers: flannel's ext−50 becomes ext−70 on flannel-v6.
    */
   addVxlanLink(spec: VxlanLinkSpec): Promise<number>;
   /** Deletes a link; rejects "ENODEV" if there is none with that index. */
@@ -221,8 +310,72 @@ export interface Netlink {
    * for `mac` with another dst is left alone and the call resolves.
    */
   delFdb(ifindex: number, mac: string, dst: number): Promise<void>;
-  /** FDB entries of one device (AF_BRIDGE dump filtered by ifindex). */
+  /** FDB entries of one device (AF_BRIDGE dump filtered by ifindex), IPv4 and IPv6 remotes. */
   fdb(ifindex: number): Promise<FdbEntry[]>;
+
+  // ---- IPv6 (dual stack). Same contracts as the IPv4 calls unless said otherwise. ----
+
+  /**
+   * IPv6 routes of one table (default: main), cached exceptions left out.
+   * The main table also holds the kernel's own routes (fe80::/64 and each
+   * address's prefix route, proto kernel, metric 256).
+   */
+  routes6(table?: number): Promise<Route6[]>;
+  /**
+   * The kernel's route decision for `dst` (like `ip -6 route get`); rejects
+   * "ENETUNREACH" when there is none.
+   */
+  routeGet6(dst: bigint): Promise<RouteLookup6>;
+  /**
+   * Adds a route; rejects "EEXIST" if one with the same key (table, dst,
+   * metric ?? 1024) exists, whatever its gateway or device, and "EINVAL"
+   * naming the field for malformed input, including host bits in dst
+   * (which the kernel would clear silently).
+   */
+  addRoute6(route: Route6): Promise<void>;
+  /**
+   * Adds or replaces the route with the same key (table, dst, metric ??
+   * 1024). A route to the same dst with another metric is left alone, so
+   * replace with the metric you added with.
+   */
+  replaceRoute6(route: Route6): Promise<void>;
+  /**
+   * Deletes the first route (lowest metric first) with the same table and
+   * dst whose metric, gateway and device match where the request gives them:
+   * an absent or 0 metric matches any metric (not only 1024), the type is
+   * not compared. Deleting the Route6 you added deletes that route, or one
+   * to the same dst through the same gateway and device with another
+   * metric. Rejects "ESRCH" if none matches.
+   */
+  delRoute6(route: Route6): Promise<void>;
+  /**
+   * Adds `ip/prefixLen` to a link with IFA_F_NODAD: the address skips
+   * duplicate address detection and is usable at once (not "tentative").
+   * Like `ip addr add`, the kernel also adds the prefix route (metric 256).
+   * Rejects "EEXIST" if the link has that address with any prefix length,
+   * "ENODEV" for an unknown link.
+   */
+  addAddress6(ifindex: number, ip: bigint, prefixLen: number): Promise<void>;
+  /** Removes `ip/prefixLen` from a link; rejects "EADDRNOTAVAIL" unless both match. */
+  delAddress6(ifindex: number, ip: bigint, prefixLen: number): Promise<void>;
+  /** `ip -6 neigh replace <ip> lladdr <mac> dev <ifindex> nud permanent`. */
+  replaceNeigh6(ifindex: number, ip: bigint, mac: string): Promise<void>;
+  /** `ip -6 neigh del <ip> dev <ifindex>`; rejects "ENOENT" if absent. */
+  delNeigh6(ifindex: number, ip: bigint): Promise<void>;
+  /** IPv6 neighbour entries of one device (the kernel's own NDP entries included). */
+  neighs6(ifindex: number): Promise<Neigh6[]>;
+  /**
+   * `bridge fdb replace <mac> dev <ifindex> self dst <dst> permanent` with
+   * an IPv6 remote. Rejects "EAFNOSUPPORT" on a vxlan device with an IPv4
+   * underlay (and replaceFdb does on one with an IPv6 underlay).
+   */
+  replaceFdb6(ifindex: number, mac: string, dst: bigint): Promise<void>;
+  /**
+   * `bridge fdb del <mac> dev <ifindex> self dst <dst>`: as delFdb, an entry
+   * for `mac` with another dst (or a dst of the other family) is left alone
+   * and the call resolves; rejects "ENOENT" if there is no entry for `mac`.
+   */
+  delFdb6(ifindex: number, mac: string, dst: bigint): Promise<void>;
   /** Closes the socket; further calls reject. */
   close(): void;
 }
@@ -309,16 +462,18 @@ export class LinuxNetlink implements Netlink {
       const raw = m.attrs.local ?? m.attrs.address;
       if (raw === undefined) continue;
       const flags = { ...m.data.flags, ...m.attrs.flags };
+      const ip6 = fam === 6 ? ip6FromBytes(raw) : undefined;
       out.push({
         ifindex: m.data.index ?? 0,
         family: fam,
-        address: addrText(raw),
+        address: ip6 !== undefined ? formatIP6(ip6) : addrText(raw),
         prefixLen: m.data.prefixlen ?? 0,
         scope: m.data.scope ?? 0,
         secondary: flags.secondary === true,
         deprecated: flags.deprecated === true,
         permanent: flags.permanent === true,
         temporary: flags.secondary === true && fam === 6,
+        ...(ip6 !== undefined ? { ip6, tentative: flags.tentative === true } : {}),
       });
     }
     return out;
@@ -523,6 +678,96 @@ export class LinuxNetlink implements Netlink {
       this.#sock.getNeighbors({ family: AF_BRIDGE }),
     );
     return msgs.map(fdbEntryOf).filter((e): e is FdbEntry => e !== null && e.ifindex === ifindex);
+  }
+
+  // ---- IPv6 ----
+
+  async routes6(table: number = MAIN_TABLE): Promise<Route6[]> {
+    const msgs = await this.#call("Cannot list IPv6 routes", () =>
+      this.#sock.getRoutes({ family: AF_INET6 }),
+    );
+    return msgs.map(route6Of).filter((r): r is Route6 => r !== null && r.table === table);
+  }
+
+  async routeGet6(dst: bigint): Promise<RouteLookup6> {
+    const what = `Cannot look up the route to ${ip6Text(dst)}`;
+    check(what, ip6Problem("dst", dst));
+    const msgs = await this.#call(what, () =>
+      this.#sock.getRoute({ family: AF_INET6, dstLen: 128 }, { dst: ip6ToBytes(dst) }),
+    );
+    const found = routeLookup6Of(msgs[0]);
+    if (found === null) throw new NetlinkError(`No route to ${ip6Text(dst)}`, "ENETUNREACH");
+    return found;
+  }
+
+  async addRoute6(route: Route6): Promise<void> {
+    const what = `Cannot add route ${ip6NetText(route.dst)}`;
+    check(what, route6Problem(route));
+    const [data, attrs] = route6Message(route);
+    await this.#call(what, () => this.#sock.newRoute(data, attrs, CREATE_EXCL));
+  }
+
+  async replaceRoute6(route: Route6): Promise<void> {
+    const what = `Cannot replace route ${ip6NetText(route.dst)}`;
+    check(what, route6Problem(route));
+    const [data, attrs] = route6Message(route);
+    await this.#call(what, () => this.#sock.newRoute(data, attrs, CREATE_REPLACE));
+  }
+
+  async delRoute6(route: Route6): Promise<void> {
+    const what = `Cannot delete route ${ip6NetText(route.dst)}`;
+    check(what, route6Problem(route));
+    const [data, attrs] = route6Message(route, true);
+    await this.#call(what, () => this.#sock.delRoute(data, attrs));
+  }
+
+  async addAddress6(ifindex: number, ip: bigint, prefixLen: number): Promise<void> {
+    const what = `Cannot add address ${ip6Text(ip)}/${String(prefixLen)}`;
+    check(what, address6Problem(ifindex, ip, prefixLen));
+    const [data, attrs] = address6Message(ifindex, ip, prefixLen, true);
+    await this.#call(what, () => this.#sock.newAddress(data, attrs, CREATE_EXCL));
+  }
+
+  async delAddress6(ifindex: number, ip: bigint, prefixLen: number): Promise<void> {
+    const what = `Cannot delete address ${ip6Text(ip)}/${String(prefixLen)}`;
+    check(what, address6Problem(ifindex, ip, prefixLen));
+    const [data, attrs] = address6Message(ifindex, ip, prefixLen, false);
+    await this.#call(what, () => this.#sock.delAddress(data, attrs));
+  }
+
+  async replaceNeigh6(ifindex: number, ip: bigint, mac: string): Promise<void> {
+    const what = `Cannot replace neighbour ${ip6Text(ip)} on link ${ifindex}`;
+    check(what, neigh6Problem(ifindex, ip, mac));
+    const [data, attrs] = neigh6Message(ifindex, ip, mac);
+    await this.#call(what, () => this.#sock.newNeighbor(data, attrs, CREATE_REPLACE));
+  }
+
+  async delNeigh6(ifindex: number, ip: bigint): Promise<void> {
+    const what = `Cannot delete neighbour ${ip6Text(ip)} on link ${ifindex}`;
+    check(what, neigh6Problem(ifindex, ip));
+    const [data, attrs] = neigh6Message(ifindex, ip);
+    await this.#call(what, () => this.#sock.delNeighbor(data, attrs));
+  }
+
+  async neighs6(ifindex: number): Promise<Neigh6[]> {
+    const msgs = await this.#call("Cannot list IPv6 neighbours", () =>
+      this.#sock.getNeighbors({ family: AF_INET6 }),
+    );
+    return msgs.map(neigh6Of).filter((n): n is Neigh6 => n !== null && n.ifindex === ifindex);
+  }
+
+  async replaceFdb6(ifindex: number, mac: string, dst: bigint): Promise<void> {
+    const what = `Cannot replace fdb entry ${describeFdb6(mac, dst)} on link ${ifindex}`;
+    check(what, fdb6Problem(ifindex, mac, dst));
+    const [data, attrs] = fdbMessage(ifindex, mac, dst, true);
+    await this.#call(what, () => this.#sock.newNeighbor(data, attrs, CREATE_REPLACE));
+  }
+
+  async delFdb6(ifindex: number, mac: string, dst: bigint): Promise<void> {
+    const what = `Cannot delete fdb entry ${describeFdb6(mac, dst)} on link ${ifindex}`;
+    check(what, fdb6Problem(ifindex, mac, dst));
+    const [data, attrs] = fdbMessage(ifindex, mac, dst, false);
+    await this.#call(what, () => this.#sock.delNeighbor(data, attrs));
   }
 
   close(): void {

@@ -6,10 +6,12 @@
  *
  * stdin:  [{ "op": "<Netlink method>", "args": [...] }, ...]
  * stdout: [{ "ok": <resolved value> } | { "error": "<errno>", "message": "..." }, ...]
- * Calls run in order; a rejected call does not stop the rest.
+ * Calls run in order; a rejected call does not stop the rest. Both ways,
+ * bigints (IPv6 addresses) travel as test/helpers/bigint_json.ts encodes them.
  */
 import { readFileSync } from "node:fs";
 import { LinuxNetlink, NetlinkError } from "../../src/netlink/netlink.js";
+import { fromJson, toJson } from "./bigint_json.js";
 
 export interface DriverCall {
   readonly op: string;
@@ -21,7 +23,7 @@ export type DriverResult =
   | { readonly error: string; readonly message: string };
 
 async function main(): Promise<void> {
-  const calls = JSON.parse(readFileSync(0, "utf8")) as DriverCall[];
+  const calls = fromJson(readFileSync(0, "utf8")) as DriverCall[];
   const nl = new LinuxNetlink();
   const out: DriverResult[] = [];
   try {
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
   } finally {
     nl.close();
   }
-  process.stdout.write(JSON.stringify(out));
+  process.stdout.write(toJson(out));
 }
 
 await main();

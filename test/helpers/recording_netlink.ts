@@ -18,7 +18,8 @@
  *   words as LinuxNetlink), "EEXIST" when the name is taken or another
  *   vxlan device has the same VNI, port and gbp flag, and "ENODEV" when the
  *   underlay device does not exist; the new link is down, gets the next
- *   unused ifindex and reads back port 8472 when none was given;
+ *   unused ifindex, reads back port 8472 when none was given, and has its
+ *   MTU clamped to the underlay device's MTU less 50 (IPv4) or 70 (IPv6);
  * - `delLink` rejects "ENODEV" for an unknown index, and takes the link's
  *   addresses, routes, neighbours and FDB entries with it, as well as the
  *   vxlan devices whose underlay (vtepIndex) it was;
@@ -28,6 +29,29 @@
  *   an FDB delete whose dst differs from the entry's resolves and leaves
  *   the entry (the kernel's vxlan_fdb_delete does the same).
  *
+ * IPv6 (dual stack) follows the kernel's IPv6 rules as `LinuxNetlink`
+ * drives them (test/integration/netlink_ip6.test.ts checks them there):
+ * - route keys are (table, dst, metric) with an absent or 0 metric stored
+ *   as the kernel's 1024, and routes are stored as `routes6()` reads them
+ *   back (no metric when 1024, no scope, no device on a blackhole);
+ *   `addRoute6` rejects "EEXIST" for a taken key whatever the gateway and
+ *   "EINVAL" for malformed input or host bits in dst; `delRoute6` deletes
+ *   the lowest-metric route with the same table and dst whose metric,
+ *   gateway and device match where given (type not compared), else "ESRCH";
+ * - `addAddress6` rejects "EEXIST" when the link has the address with any
+ *   prefix length and "ENODEV" for an unknown link; `delAddress6` wants
+ *   address and prefix length to match, else "EADDRNOTAVAIL"; addresses
+ *   are stored as `addresses(6)` reports them (RFC 5952 text, `ip6`, the
+ *   scope the kernel derives, not tentative because of IFA_F_NODAD);
+ * - IPv6 neighbours behave as IPv4 ones; FDB entries with an IPv6 dst
+ *   (`dst6`) share the (ifindex, mac) key with IPv4 ones, and a replace
+ *   whose remote family is not the vxlan device's underlay family rejects
+ *   "EAFNOSUPPORT" (both ways); a device is IPv6 when it has local6 or
+ *   group6, and only devices of one underlay family clash on VNI and port.
+ * As for IPv4, routes are not checked against links or gateways, the
+ * kernel's own routes (prefix routes, fe80::/64) are not made up, and
+ * `routeGet6` looks at the main table only and reports no prefsrc.
+ *
  * Every call takes one macrotask turn before it acts, so concurrent callers
  * interleave as they would against a real socket; each call is atomic.
  * `failNext()` makes the next calls reject (optionally only some methods),
@@ -35,7 +59,10 @@
  */
 import { setImmediate as turn } from "node:timers/promises";
 import { formatIP4, formatIP4Net, mask4 } from "../../src/ip/ip4.js";
+import { contains6, formatIP6 } from "../../src/ip/ip6.js";
+import { ip6NetText, ip6Scope, ip6Text } from "../../src/netlink/addr6.js";
 import {
+  DEFAULT_METRIC6,
   MAIN_TABLE,
   NetlinkError,
   type AddrInfo,
@@ -43,19 +70,26 @@ import {
   type LinkDetails,
   type LinkInfo,
   type Neigh4,
+  type Neigh6,
   type Netlink,
   type Route4,
+  type Route6,
   type RouteLookup,
+  type RouteLookup6,
   type VxlanLinkSpec,
 } from "../../src/netlink/netlink.js";
 import {
+  fdb6Problem,
   fdbProblem,
   ifindexProblem,
   ipText,
+  isVxlan6,
+  neigh6Problem,
   neighProblem,
   VXLAN_DEFAULT_PORT,
   vxlanSpecProblem,
 } from "../../src/netlink/l2.js";
+import { address6Problem, route6Problem } from "../../src/netlink/route6.js";
 
 export type NetlinkMethod =
   | "links"
@@ -78,7 +112,19 @@ export type NetlinkMethod =
   | "neighs4"
   | "replaceFdb"
   | "delFdb"
-  | "fdb";
+  | "fdb"
+  | "routes6"
+  | "routeGet6"
+  | "addRoute6"
+  | "replaceRoute6"
+  | "delRoute6"
+  | "addAddress6"
+  | "delAddress6"
+  | "replaceNeigh6"
+  | "delNeigh6"
+  | "neighs6"
+  | "replaceFdb6"
+  | "delFdb6";
 
 /** Methods that log one entry per call themselves (success or failure), with a detail. */
 const SELF_LOGGED: ReadonlySet<NetlinkMethod> = new Set<NetlinkMethod>([
@@ -91,12 +137,23 @@ const SELF_LOGGED: ReadonlySet<NetlinkMethod> = new Set<NetlinkMethod>([
   "delNeigh4",
   "replaceFdb",
   "delFdb",
+  "addRoute6",
+  "replaceRoute6",
+  "delRoute6",
+  "addAddress6",
+  "delAddress6",
+  "replaceNeigh6",
+  "delNeigh6",
+  "replaceFdb6",
+  "delFdb6",
 ]);
 
 /** One call as the fake saw it; `error` is the errno name it rejected with. */
 export interface NetlinkCall {
   readonly method: NetlinkMethod;
   readonly route?: Route4;
+  /** The IPv6 route of a v6 route call, as given. */
+  readonly route6?: Route6;
   /** The arguments of a link, neighbour or FDB call, e.g. "flannel.1 vni 1" or "#5 10.0.0.0". */
   readonly detail?: string;
   readonly error?: string;
@@ -116,6 +173,9 @@ export interface RecordingNetlinkOptions {
   readonly addresses?: readonly AddrInfo[];
   /** Routes present at start (any table). */
   readonly routes?: readonly Route4[];
+  /** IPv6 routes present at start (any table), stored as routes6() reads them back. */
+  readonly routes6?: readonly Route6[];
+  readonly neighs6?: readonly Neigh6[];
 }
 
 /** Formats a route like `ip route` does, for assertions and messages. */
@@ -127,6 +187,58 @@ export function describeRoute(r: Route4): string {
   if ((r.metric ?? 0) !== 0) s += ` metric ${r.metric}`;
   if (r.onlink === true) s += " onlink";
   return s;
+}
+
+/** Formats an IPv6 route like `ip -6 route` does (metric shown unless 1024). */
+export function describeRoute6(r: Route6): string {
+  let s = r.type === "unicast" ? ip6NetText(r.dst) : `${r.type} ${ip6NetText(r.dst)}`;
+  if (r.gateway !== undefined) s += ` via ${ip6Text(r.gateway)}`;
+  if (r.ifindex !== undefined && r.type !== "blackhole") s += ` dev #${r.ifindex}`;
+  if (r.table !== MAIN_TABLE) s += ` table ${r.table}`;
+  if (metric6(r) !== DEFAULT_METRIC6) s += ` metric ${r.metric}`;
+  if (r.onlink === true) s += " onlink";
+  return s;
+}
+
+/** The metric the kernel uses for `r`: absent or 0 means 1024. */
+function metric6(r: Route6): number {
+  return r.metric === undefined || r.metric === 0 ? DEFAULT_METRIC6 : r.metric;
+}
+
+/** `r` as routes6() reads it back from the kernel. */
+function stored6(r: Route6): Route6 {
+  const blackhole = r.type === "blackhole";
+  const m = metric6(r);
+  return {
+    dst: { ip: r.dst.ip, prefixLen: r.dst.prefixLen },
+    table: r.table,
+    type: r.type,
+    ...(r.gateway !== undefined ? { gateway: r.gateway } : {}),
+    ...(r.ifindex !== undefined && !blackhole ? { ifindex: r.ifindex } : {}),
+    ...(m !== DEFAULT_METRIC6 ? { metric: m } : {}),
+    ...(r.onlink === true ? { onlink: true } : {}),
+  };
+}
+
+function sameKey6(a: Route6, b: Route6): boolean {
+  return (
+    a.table === b.table &&
+    a.dst.ip === b.dst.ip &&
+    a.dst.prefixLen === b.dst.prefixLen &&
+    metric6(a) === metric6(b)
+  );
+}
+
+/** The kernel's IPv6 delete match (ip6_route_del): no type, metric 0 is a wildcard. */
+function deleteMatches6(req: Route6, r: Route6): boolean {
+  if (r.table !== req.table) return false;
+  if (r.dst.ip !== req.dst.ip || r.dst.prefixLen !== req.dst.prefixLen) return false;
+  if ((req.metric ?? 0) !== 0 && metric6(r) !== req.metric) return false;
+  if (req.gateway !== undefined && r.gateway !== req.gateway) return false;
+  if (req.ifindex !== undefined && req.type !== "blackhole" && r.ifindex !== req.ifindex) {
+    return false;
+  }
+  return true;
 }
 
 function sameKey(a: Route4, b: Route4): boolean {
@@ -154,6 +266,8 @@ export class RecordingNetlink implements Netlink {
   /** Every call in the order it acted (after its turn), including failed ones. */
   readonly calls: NetlinkCall[] = [];
   #routes: Route4[];
+  #routes6: Route6[];
+  #neighs6: Neigh6[];
   #links: LinkDetails[];
   #addresses: AddrInfo[];
   #neighs: Neigh4[];
@@ -166,6 +280,8 @@ export class RecordingNetlink implements Netlink {
     this.#links = [...(opts.links ?? [])];
     this.#addresses = [...(opts.addresses ?? [])];
     this.#routes = [...(opts.routes ?? [])];
+    this.#routes6 = (opts.routes6 ?? []).map(stored6);
+    this.#neighs6 = [...(opts.neighs6 ?? [])];
     this.#neighs = [...(opts.neighs ?? [])];
     this.#fdb = [...(opts.fdb ?? [])];
     this.#nextIndex = Math.max(0, ...this.#links.map((l) => l.index)) + 1;
@@ -204,6 +320,33 @@ export class RecordingNetlink implements Netlink {
     const before = this.#routes.length;
     this.#routes = this.#routes.filter((r) => !match(r));
     return before - this.#routes.length;
+  }
+
+  /** IPv6 routes of one table as `ip -6 route` lines, sorted. */
+  table6(table = MAIN_TABLE): string[] {
+    return this.routes6Of(table).map(describeRoute6).sort();
+  }
+
+  /** IPv6 routes of one table as stored (as routes6() reports them). */
+  routes6Of(table = MAIN_TABLE): Route6[] {
+    return this.#routes6.filter((r) => r.table === table);
+  }
+
+  /** Inserts an IPv6 route behind the code's back (no key check). */
+  inject6(route: Route6): void {
+    this.#routes6.push(stored6(route));
+  }
+
+  /** Removes IPv6 routes behind the code's back; returns how many. */
+  remove6(match: (r: Route6) => boolean): number {
+    const before = this.#routes6.length;
+    this.#routes6 = this.#routes6.filter((r) => !match(r));
+    return before - this.#routes6.length;
+  }
+
+  /** IPv6 neighbours of all devices as stored (no call logged). */
+  neighs6Now(): Neigh6[] {
+    return [...this.#neighs6];
   }
 
   /** Links as stored, with kind and vxlan attributes (no call logged). */
@@ -370,20 +513,26 @@ export class RecordingNetlink implements Netlink {
       throw fail("ENODEV", "No such device");
     }
     const port = spec.port !== undefined && spec.port !== 0 ? spec.port : VXLAN_DEFAULT_PORT;
+    // The kernel's vxlan_vni_in_use: an IPv4 and an IPv6 device may share VNI and port.
     const clash = this.#links.find(
       (l) =>
         l.vxlan?.vni === spec.vni &&
         (l.vxlan.port || VXLAN_DEFAULT_PORT) === port &&
-        l.vxlan.gbp === spec.gbp,
+        l.vxlan.gbp === spec.gbp &&
+        isVxlan6(l.vxlan) === isVxlan6(spec),
     );
     if (clash !== undefined) {
       throw fail("EEXIST", `A VXLAN device with the specified VNI already exists (${clash.name})`);
     }
+    // The kernel clamps the MTU to what fits the underlay device: its MTU
+    // less 50 (IPv4) or 70 (IPv6) bytes of outer headers (vxlan_config_apply).
+    const lower = this.#links.find((l) => l.index === spec.vtepIndex);
+    const maxMtu = lower !== undefined ? lower.mtu - (isVxlan6(spec) ? 70 : 50) : Infinity;
     const index = this.#nextIndex++;
     this.#links.push({
       index,
       name: spec.name,
-      mtu: spec.mtu,
+      mtu: Math.max(68, Math.min(spec.mtu, maxMtu)),
       up: false,
       running: false,
       loopback: false,
@@ -394,6 +543,8 @@ export class RecordingNetlink implements Netlink {
         ...(spec.local !== undefined && spec.local !== 0 ? { local: spec.local } : {}),
         ...(spec.vtepIndex !== undefined ? { vtepIndex: spec.vtepIndex } : {}),
         ...(spec.group !== undefined && spec.group !== 0 ? { group: spec.group } : {}),
+        ...(spec.local6 !== undefined && spec.local6 !== 0n ? { local6: spec.local6 } : {}),
+        ...(spec.group6 !== undefined && spec.group6 !== 0n ? { group6: spec.group6 } : {}),
         port,
         learning: spec.learning,
         gbp: spec.gbp,
@@ -419,7 +570,7 @@ export class RecordingNetlink implements Netlink {
   async replaceNeigh4(ifindex: number, ip: number, mac: string): Promise<void> {
     const detail = `#${String(ifindex)} ${ipText(ip)} lladdr ${String(mac)}`;
     await this.#enter("replaceNeigh4", undefined, detail);
-    this.#checkNeigh("replaceNeigh4", detail, neighProblem(ifindex, ip, mac), ifindex);
+    this.#checkLink("replaceNeigh4", detail, neighProblem(ifindex, ip, mac), ifindex);
     const entry: Neigh4 = { ifindex, ip, mac: mac.toLowerCase(), permanent: true };
     const i = this.#neighs.findIndex((n) => n.ifindex === ifindex && n.ip === ip);
     if (i >= 0) this.#neighs[i] = entry;
@@ -430,7 +581,7 @@ export class RecordingNetlink implements Netlink {
   async delNeigh4(ifindex: number, ip: number): Promise<void> {
     const detail = `#${String(ifindex)} ${ipText(ip)}`;
     await this.#enter("delNeigh4", undefined, detail);
-    this.#checkNeigh("delNeigh4", detail, neighProblem(ifindex, ip), ifindex);
+    this.#checkLink("delNeigh4", detail, neighProblem(ifindex, ip), ifindex);
     const i = this.#neighs.findIndex((n) => n.ifindex === ifindex && n.ip === ip);
     if (i < 0) throw this.#fail("delNeigh4", undefined, "ENOENT", "No such entry", detail);
     this.#neighs.splice(i, 1);
@@ -445,7 +596,8 @@ export class RecordingNetlink implements Netlink {
   async replaceFdb(ifindex: number, mac: string, dst: number): Promise<void> {
     const detail = `#${String(ifindex)} ${String(mac)} dst ${ipText(dst)}`;
     await this.#enter("replaceFdb", undefined, detail);
-    this.#checkNeigh("replaceFdb", detail, fdbProblem(ifindex, mac, dst), ifindex);
+    this.#checkLink("replaceFdb", detail, fdbProblem(ifindex, mac, dst), ifindex);
+    this.#checkFdbFamily("replaceFdb", detail, ifindex, false);
     const entry: FdbEntry = { ifindex, mac: mac.toLowerCase(), dst, permanent: true };
     const i = this.#fdb.findIndex((e) => e.ifindex === ifindex && e.mac === entry.mac);
     if (i >= 0) this.#fdb[i] = entry;
@@ -456,7 +608,7 @@ export class RecordingNetlink implements Netlink {
   async delFdb(ifindex: number, mac: string, dst: number): Promise<void> {
     const detail = `#${String(ifindex)} ${String(mac)} dst ${ipText(dst)}`;
     await this.#enter("delFdb", undefined, detail);
-    this.#checkNeigh("delFdb", detail, fdbProblem(ifindex, mac, dst), ifindex);
+    this.#checkLink("delFdb", detail, fdbProblem(ifindex, mac, dst), ifindex);
     const key = mac.toLowerCase();
     const i = this.#fdb.findIndex((e) => e.ifindex === ifindex && e.mac === key);
     if (i < 0) throw this.#fail("delFdb", undefined, "ENOENT", "No such entry", detail);
@@ -467,6 +619,156 @@ export class RecordingNetlink implements Netlink {
   async fdb(ifindex: number): Promise<FdbEntry[]> {
     await this.#enter("fdb");
     return this.#fdb.filter((e) => e.ifindex === ifindex);
+  }
+
+  // ---- Netlink, IPv6 ----
+
+  async routes6(table: number = MAIN_TABLE): Promise<Route6[]> {
+    await this.#enter("routes6");
+    return this.routes6Of(table);
+  }
+
+  async routeGet6(dst: bigint): Promise<RouteLookup6> {
+    await this.#enter("routeGet6");
+    let best: Route6 | undefined;
+    for (const r of this.routes6Of(MAIN_TABLE)) {
+      if (!contains6(r.dst, dst)) continue;
+      if (
+        best === undefined ||
+        r.dst.prefixLen > best.dst.prefixLen ||
+        (r.dst.prefixLen === best.dst.prefixLen && metric6(r) < metric6(best))
+      ) {
+        best = r;
+      }
+    }
+    if (best === undefined || best.type !== "unicast" || best.ifindex === undefined) {
+      throw this.#fail("routeGet6", undefined, "ENETUNREACH", `No route to ${ip6Text(dst)}`);
+    }
+    return {
+      ifindex: best.ifindex,
+      ...(best.gateway !== undefined ? { gateway: best.gateway } : {}),
+    };
+  }
+
+  async addRoute6(route: Route6): Promise<void> {
+    await this.#enter("addRoute6", route);
+    const problem = route6Problem(route);
+    if (problem !== null) throw this.#fail("addRoute6", route, "EINVAL", problem);
+    if (this.#routes6.some((r) => sameKey6(r, route))) {
+      throw this.#fail("addRoute6", route, "EEXIST", "File exists");
+    }
+    this.#routes6.push(stored6(route));
+    this.calls.push({ method: "addRoute6", route6: route });
+  }
+
+  async replaceRoute6(route: Route6): Promise<void> {
+    await this.#enter("replaceRoute6", route);
+    const problem = route6Problem(route);
+    if (problem !== null) throw this.#fail("replaceRoute6", route, "EINVAL", problem);
+    const i = this.#routes6.findIndex((r) => sameKey6(r, route));
+    if (i >= 0) this.#routes6[i] = stored6(route);
+    else this.#routes6.push(stored6(route));
+    this.calls.push({ method: "replaceRoute6", route6: route });
+  }
+
+  async delRoute6(route: Route6): Promise<void> {
+    await this.#enter("delRoute6", route);
+    const problem = route6Problem(route);
+    if (problem !== null) throw this.#fail("delRoute6", route, "EINVAL", problem);
+    let best = -1;
+    this.#routes6.forEach((r, i) => {
+      if (!deleteMatches6(route, r)) return;
+      if (best < 0 || metric6(r) < metric6(this.#routes6[best]!)) best = i;
+    });
+    if (best < 0) throw this.#fail("delRoute6", route, "ESRCH", "No such process");
+    this.#routes6.splice(best, 1);
+    this.calls.push({ method: "delRoute6", route6: route });
+  }
+
+  async addAddress6(ifindex: number, ip: bigint, prefixLen: number): Promise<void> {
+    const detail = `#${String(ifindex)} ${ip6Text(ip)}/${String(prefixLen)}`;
+    await this.#enter("addAddress6", undefined, detail);
+    this.#checkLink("addAddress6", detail, address6Problem(ifindex, ip, prefixLen), ifindex);
+    if (this.#addresses.some((a) => a.ifindex === ifindex && a.ip6 === ip)) {
+      throw this.#fail("addAddress6", undefined, "EEXIST", "Address already assigned", detail);
+    }
+    this.#addresses.push({
+      ifindex,
+      family: 6,
+      address: formatIP6(ip),
+      ip6: ip,
+      prefixLen,
+      scope: ip6Scope(ip),
+      secondary: false,
+      deprecated: false,
+      permanent: true,
+      temporary: false,
+      tentative: false,
+    });
+    this.calls.push({ method: "addAddress6", detail });
+  }
+
+  async delAddress6(ifindex: number, ip: bigint, prefixLen: number): Promise<void> {
+    const detail = `#${String(ifindex)} ${ip6Text(ip)}/${String(prefixLen)}`;
+    await this.#enter("delAddress6", undefined, detail);
+    this.#checkLink("delAddress6", detail, address6Problem(ifindex, ip, prefixLen), ifindex);
+    const i = this.#addresses.findIndex(
+      (a) => a.ifindex === ifindex && a.ip6 === ip && a.prefixLen === prefixLen,
+    );
+    if (i < 0) {
+      throw this.#fail("delAddress6", undefined, "EADDRNOTAVAIL", "Address not found", detail);
+    }
+    this.#addresses.splice(i, 1);
+    this.calls.push({ method: "delAddress6", detail });
+  }
+
+  async replaceNeigh6(ifindex: number, ip: bigint, mac: string): Promise<void> {
+    const detail = `#${String(ifindex)} ${ip6Text(ip)} lladdr ${String(mac)}`;
+    await this.#enter("replaceNeigh6", undefined, detail);
+    this.#checkLink("replaceNeigh6", detail, neigh6Problem(ifindex, ip, mac), ifindex);
+    const entry: Neigh6 = { ifindex, ip, mac: mac.toLowerCase(), permanent: true };
+    const i = this.#neighs6.findIndex((n) => n.ifindex === ifindex && n.ip === ip);
+    if (i >= 0) this.#neighs6[i] = entry;
+    else this.#neighs6.push(entry);
+    this.calls.push({ method: "replaceNeigh6", detail });
+  }
+
+  async delNeigh6(ifindex: number, ip: bigint): Promise<void> {
+    const detail = `#${String(ifindex)} ${ip6Text(ip)}`;
+    await this.#enter("delNeigh6", undefined, detail);
+    this.#checkLink("delNeigh6", detail, neigh6Problem(ifindex, ip), ifindex);
+    const i = this.#neighs6.findIndex((n) => n.ifindex === ifindex && n.ip === ip);
+    if (i < 0) throw this.#fail("delNeigh6", undefined, "ENOENT", "No such entry", detail);
+    this.#neighs6.splice(i, 1);
+    this.calls.push({ method: "delNeigh6", detail });
+  }
+
+  async neighs6(ifindex: number): Promise<Neigh6[]> {
+    await this.#enter("neighs6");
+    return this.#neighs6.filter((n) => n.ifindex === ifindex);
+  }
+
+  async replaceFdb6(ifindex: number, mac: string, dst: bigint): Promise<void> {
+    const detail = `#${String(ifindex)} ${String(mac)} dst ${ip6Text(dst)}`;
+    await this.#enter("replaceFdb6", undefined, detail);
+    this.#checkLink("replaceFdb6", detail, fdb6Problem(ifindex, mac, dst), ifindex);
+    this.#checkFdbFamily("replaceFdb6", detail, ifindex, true);
+    const entry: FdbEntry = { ifindex, mac: mac.toLowerCase(), dst6: dst, permanent: true };
+    const i = this.#fdb.findIndex((e) => e.ifindex === ifindex && e.mac === entry.mac);
+    if (i >= 0) this.#fdb[i] = entry;
+    else this.#fdb.push(entry);
+    this.calls.push({ method: "replaceFdb6", detail });
+  }
+
+  async delFdb6(ifindex: number, mac: string, dst: bigint): Promise<void> {
+    const detail = `#${String(ifindex)} ${String(mac)} dst ${ip6Text(dst)}`;
+    await this.#enter("delFdb6", undefined, detail);
+    this.#checkLink("delFdb6", detail, fdb6Problem(ifindex, mac, dst), ifindex);
+    const key = mac.toLowerCase();
+    const i = this.#fdb.findIndex((e) => e.ifindex === ifindex && e.mac === key);
+    if (i < 0) throw this.#fail("delFdb6", undefined, "ENOENT", "No such entry", detail);
+    if (this.#fdb[i]!.dst6 === dst) this.#fdb.splice(i, 1);
+    this.calls.push({ method: "delFdb6", detail });
   }
 
   close(): void {
@@ -481,21 +783,32 @@ export class RecordingNetlink implements Netlink {
     this.#links = this.#links.filter((l) => l.index !== ifindex);
     this.#addresses = this.#addresses.filter((a) => a.ifindex !== ifindex);
     this.#routes = this.#routes.filter((r) => r.ifindex !== ifindex || r.type === "blackhole");
+    this.#routes6 = this.#routes6.filter((r) => r.ifindex !== ifindex);
     this.#neighs = this.#neighs.filter((n) => n.ifindex !== ifindex);
+    this.#neighs6 = this.#neighs6.filter((n) => n.ifindex !== ifindex);
     this.#fdb = this.#fdb.filter((e) => e.ifindex !== ifindex);
     for (const i of upper) this.#unregister(i);
   }
 
   /** Bad input → EINVAL, unknown device → ENODEV, as the kernel answers. */
-  #checkNeigh(method: NetlinkMethod, detail: string, problem: string | null, ifindex: number) {
+  #checkLink(method: NetlinkMethod, detail: string, problem: string | null, ifindex: number) {
     if (problem !== null) throw this.#fail(method, undefined, "EINVAL", problem, detail);
     if (!this.#links.some((l) => l.index === ifindex)) {
       throw this.#fail(method, undefined, "ENODEV", "No such device", detail);
     }
   }
 
+  /** A vxlan device takes FDB remotes of its underlay family only (vxlan_fdb_add). */
+  #checkFdbFamily(method: NetlinkMethod, detail: string, ifindex: number, v6: boolean) {
+    const vxlan = this.#links.find((l) => l.index === ifindex)?.vxlan;
+    if (vxlan !== undefined && isVxlan6(vxlan) !== v6) {
+      const why = "Address family not supported by protocol";
+      throw this.#fail(method, undefined, "EAFNOSUPPORT", why, detail);
+    }
+  }
+
   /** Waits one turn, then applies closing and injected failures. */
-  async #enter(method: NetlinkMethod, route?: Route4, detail?: string): Promise<void> {
+  async #enter(method: NetlinkMethod, route?: Route4 | Route6, detail?: string): Promise<void> {
     await turn();
     if (this.#closed) throw this.#fail(method, route, "EBADF", "Netlink socket closed", detail);
     const f = this.#failures.find((x) => x.methods === null || x.methods.has(method));
@@ -509,19 +822,30 @@ export class RecordingNetlink implements Netlink {
 
   #fail(
     method: NetlinkMethod,
-    route: Route4 | undefined,
+    route: Route4 | Route6 | undefined,
     code: string,
     why: string,
     detail?: string,
   ): NetlinkError {
+    // The v6 methods are the ones named "...6".
+    const v6 = method.endsWith("6");
+    const route4 = route !== undefined && !v6 ? (route as Route4) : undefined;
+    const route6 = route !== undefined && v6 ? (route as Route6) : undefined;
     this.calls.push({
       method,
-      ...(route !== undefined ? { route } : {}),
+      ...(route4 !== undefined ? { route: route4 } : {}),
+      ...(route6 !== undefined ? { route6 } : {}),
       ...(detail !== undefined ? { detail } : {}),
       error: code,
     });
     const what =
-      route !== undefined ? ` ${describeRoute(route)}` : detail !== undefined ? ` ${detail}` : "";
+      route4 !== undefined
+        ? ` ${describeRoute(route4)}`
+        : route6 !== undefined
+          ? ` ${describeRoute6(route6)}`
+          : detail !== undefined
+            ? ` ${detail}`
+            : "";
     return new NetlinkError(`${method}${what}: ${why}: ${code}`, code);
   }
 }

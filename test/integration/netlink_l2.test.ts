@@ -7,19 +7,14 @@
  * namespace changes; the Lab deletes every namespace, on failure too.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { parseIP4 } from "../../src/ip/ip4.js";
 import type { FdbEntry, LinkDetails, Neigh4, VxlanLinkSpec } from "../../src/netlink/netlink.js";
-import type { DriverCall, DriverResult } from "../helpers/netlink_l2_driver.js";
+import { call, errorOf, netlinkLab, ok, type Json } from "../helpers/netlink_lab.js";
 import { Lab } from "../helpers/netns.js";
 
-const DRIVER = fileURLToPath(new URL("../helpers/netlink_l2_driver.js", import.meta.url));
-
-/** JSON as `ip -j` prints it. */
-type Json = Record<string, any>;
-
 const lab = new Lab("flnl");
+const { drive, one, oneError, ipJson, linkJson, ifindex, fdbJson } = netlinkLab(lab);
 let nsCount = 0;
 
 after(async () => {
@@ -42,63 +37,8 @@ function node(): Node {
   return { ns, ul0: ifindex(ns, "ul0") };
 }
 
-/** Runs LinuxNetlink calls in `ns`, in order; one result per call. */
-function drive(ns: string, ...calls: DriverCall[]): DriverResult[] {
-  const r = lab.exec(ns, process.execPath, [DRIVER], {
-    input: JSON.stringify(calls),
-    timeoutMs: 30_000,
-  });
-  const out = JSON.parse(r.stdout) as DriverResult[];
-  assert.equal(out.length, calls.length, `driver answered ${r.stdout} ${r.stderr}`);
-  return out;
-}
-
-const call = (op: string, ...args: unknown[]): DriverCall => ({ op, args });
-
-/** The value a call resolved to; fails with the call's error otherwise. */
-function ok<T>(r: DriverResult | undefined): T {
-  assert.ok(r !== undefined && "ok" in r, `call failed: ${JSON.stringify(r)}`);
-  return r.ok as T;
-}
-
-/** The errno a call rejected with; fails if it resolved. */
-function errorOf(r: DriverResult | undefined): string {
-  assert.ok(r !== undefined && "error" in r, `call should have failed: ${JSON.stringify(r)}`);
-  return r.error;
-}
-
-/** One call in `ns`, resolved value. */
-function one<T>(ns: string, op: string, ...args: unknown[]): T {
-  return ok<T>(drive(ns, call(op, ...args))[0]);
-}
-
-/** One call in `ns`, expected to reject; its errno. */
-function oneError(ns: string, op: string, ...args: unknown[]): string {
-  return errorOf(drive(ns, call(op, ...args))[0]);
-}
-
-function ipJson(ns: string, ...args: string[]): Json[] {
-  return JSON.parse(lab.ip(ns, "-j", ...args).stdout || "[]") as Json[];
-}
-
-function linkJson(ns: string, name: string): Json | undefined {
-  const r = lab.exec(ns, "ip", ["-d", "-j", "link", "show", "dev", name], { allowFail: true });
-  if (r.status !== 0) return undefined;
-  return (JSON.parse(r.stdout) as Json[])[0];
-}
-
-function ifindex(ns: string, name: string): number {
-  const l = linkJson(ns, name);
-  assert.ok(l !== undefined, `no link ${name} in ${ns}`);
-  return l.ifindex as number;
-}
-
-function neighJson(ns: string, dev: string): Json[] {
+function neighJson(ns: string, dev: string) {
   return ipJson(ns, "neigh", "show", "dev", dev);
-}
-
-function fdbJson(ns: string, dev: string): Json[] {
-  return JSON.parse(lab.exec(ns, "bridge", ["-j", "fdb", "show", "dev", dev]).stdout || "[]");
 }
 
 function spec(n: Node, patch: Partial<VxlanLinkSpec> = {}): VxlanLinkSpec {

@@ -9,16 +9,23 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import netlink from "netlink";
 import { parseIP4 } from "../../../src/ip/ip4.js";
+import { parseIP6 } from "../../../src/ip/ip6.js";
+import { AF_INET6, ip6ToBytes } from "../../../src/netlink/addr6.js";
 import {
   AF_BRIDGE,
   AF_INET,
+  fdb6Problem,
   fdbEntryOf,
   fdbMessage,
+  isVxlan6,
   linkDetailsOf,
   macBytes,
   macProblem,
   neigh4Message,
   neigh4Of,
+  neigh6Message,
+  neigh6Of,
+  neigh6Problem,
   streamBytes,
   vxlanAttrsOf,
   vxlanLinkAttrs,
@@ -96,6 +103,37 @@ describe("vxlanLinkAttrs()", () => {
   });
 });
 
+describe("vxlanLinkAttrs() with an IPv6 underlay", () => {
+  const { local: _l, ...noLocal } = SPEC;
+  const SPEC6: VxlanLinkSpec = { ...noLocal, name: "flannel-v6.1", local6: parseIP6("fd10::1") };
+
+  it("sends IFLA_VXLAN_LOCAL6 (17) instead of LOCAL (4)", () => {
+    const { data } = infoOf(SPEC6);
+    assert.deepEqual(
+      attrTypes(data).sort((a, b) => a - b),
+      [1, 3, 7, 17],
+    );
+    assert.deepEqual(netlink.ifla.parseVxlan(data).local6, ip6ToBytes(parseIP6("fd10::1")));
+  });
+
+  it("sends IFLA_VXLAN_GROUP6 (16) when given", () => {
+    const { local6: _v6, ...bare } = SPEC6;
+    const { data } = infoOf({ ...bare, group6: parseIP6("ff05::100") });
+    assert.deepEqual(
+      attrTypes(data).sort((a, b) => a - b),
+      [1, 3, 7, 16],
+    );
+    assert.deepEqual(netlink.ifla.parseVxlan(data).group6, ip6ToBytes(parseIP6("ff05::100")));
+  });
+
+  it("isVxlan6() tells the underlay family by local6 or group6, as the kernel's VXLAN_F_IPV6", () => {
+    assert.equal(isVxlan6(SPEC6), true);
+    assert.equal(isVxlan6({ ...noLocal, group6: 1n }), true);
+    assert.equal(isVxlan6(SPEC), false);
+    assert.equal(isVxlan6(noLocal), false);
+  });
+});
+
 describe("vxlanAttrsOf() and linkDetailsOf()", () => {
   it("reads what the kernel reports, treating 0.0.0.0 and link 0 as unset", () => {
     const data = streamBytes(
@@ -117,6 +155,32 @@ describe("vxlanAttrsOf() and linkDetailsOf()", () => {
       learning: true,
       gbp: false,
       l2miss: true,
+    });
+  });
+
+  it("reads local6 and group6, treating :: as unset", () => {
+    const data = (local6: bigint, group6: bigint) =>
+      streamBytes(
+        netlink.ifla.formatVxlan({
+          id: 1,
+          local6: ip6ToBytes(local6),
+          group6: ip6ToBytes(group6),
+          learning: 0,
+        }),
+      );
+    assert.deepEqual(vxlanAttrsOf(data(parseIP6("fd10::1"), parseIP6("ff05::100"))), {
+      vni: 1,
+      local6: parseIP6("fd10::1"),
+      group6: parseIP6("ff05::100"),
+      learning: false,
+      gbp: false,
+      l2miss: false,
+    });
+    assert.deepEqual(vxlanAttrsOf(data(0n, 0n)), {
+      vni: 1,
+      learning: false,
+      gbp: false,
+      l2miss: false,
     });
   });
 
@@ -193,6 +257,52 @@ describe("neighbour and FDB messages", () => {
     assert.equal("state" in fdbMessage(3, "0a:00:00:00:00:02", 1, false)[0], false);
   });
 
+  it("an IPv6 neighbour replace is AF_INET6, permanent, with a 16-byte dst; a delete has no lladdr", () => {
+    const ip = parseIP6("fd20:0:0:2::");
+    const [data, attrs] = neigh6Message(3, ip, "0a:00:00:00:00:02");
+    assert.deepEqual(data, { family: AF_INET6, ifindex: 3, state: { permanent: true } });
+    assert.deepEqual(attrs.dst, ip6ToBytes(ip));
+    assert.deepEqual([...(attrs.lladdr ?? [])], [10, 0, 0, 0, 0, 2]);
+    const [delData, delAttrs] = neigh6Message(3, ip);
+    assert.deepEqual(delData, { family: AF_INET6, ifindex: 3 });
+    assert.equal("lladdr" in delAttrs, false);
+  });
+
+  it("an FDB request with a bigint dst carries a 16-byte NDA_DST", () => {
+    const dst = parseIP6("fd10::2");
+    const [data, attrs] = fdbMessage(3, "0a:00:00:00:00:02", dst, true);
+    assert.deepEqual(data, {
+      family: AF_BRIDGE,
+      ifindex: 3,
+      flags: { self: true },
+      state: { permanent: true },
+    });
+    assert.deepEqual(attrs.dst, ip6ToBytes(dst));
+  });
+
+  it("parses IPv6 neighbour dumps, skipping IPv4 entries", () => {
+    const mac = Buffer.from([10, 0, 0, 0, 0, 2]);
+    const dst = ip6ToBytes(parseIP6("fd20:0:0:2::"));
+    assert.deepEqual(
+      neigh6Of({
+        kind: "neighbor",
+        data: { family: AF_INET6, ifindex: 3, state: { permanent: true } },
+        attrs: { dst, lladdr: mac },
+      }),
+      { ifindex: 3, ip: parseIP6("fd20:0:0:2::"), mac: "0a:00:00:00:00:02", permanent: true },
+    );
+    assert.deepEqual(
+      neigh6Of({
+        kind: "neighbor",
+        data: { family: AF_INET6, ifindex: 3, state: { stale: true } },
+        attrs: { dst },
+      }),
+      { ifindex: 3, ip: parseIP6("fd20:0:0:2::"), permanent: false },
+    );
+    const v4 = { family: AF_INET, ifindex: 3 };
+    assert.equal(neigh6Of({ kind: "neighbor", data: v4, attrs: { dst: Buffer.alloc(4) } }), null);
+  });
+
   it("parses neighbour dumps, skipping other families and entries without an address", () => {
     const mac = Buffer.from([10, 0, 0, 0, 0, 2]);
     assert.deepEqual(
@@ -216,7 +326,7 @@ describe("neighbour and FDB messages", () => {
     assert.equal(fdbEntryOf({ kind: "neighbor", data: v6, attrs: { lladdr: mac } }), null);
   });
 
-  it("parses FDB dumps, with dst only for IPv4 remotes", () => {
+  it("parses FDB dumps, with dst for IPv4 remotes and dst6 for IPv6 ones", () => {
     const data = { family: AF_BRIDGE, ifindex: 3, state: { permanent: true as const }, flags: {} };
     const mac = Buffer.from([10, 0, 0, 0, 0, 2]);
     assert.deepEqual(
@@ -227,8 +337,15 @@ describe("neighbour and FDB messages", () => {
       }),
       { ifindex: 3, mac: "0a:00:00:00:00:02", dst: parseIP4("1.2.3.4"), permanent: true },
     );
+    const v6 = Buffer.from("fd100000000000000000000000000002", "hex");
+    assert.deepEqual(fdbEntryOf({ kind: "neighbor", data, attrs: { lladdr: mac, dst: v6 } }), {
+      ifindex: 3,
+      mac: "0a:00:00:00:00:02",
+      dst6: parseIP6("fd10::2"),
+      permanent: true,
+    });
     assert.deepEqual(
-      fdbEntryOf({ kind: "neighbor", data, attrs: { lladdr: mac, dst: Buffer.alloc(16) } }),
+      fdbEntryOf({ kind: "neighbor", data, attrs: { lladdr: mac, dst: Buffer.alloc(3) } }),
       { ifindex: 3, mac: "0a:00:00:00:00:02", permanent: true },
     );
     assert.equal(fdbEntryOf({ kind: "neighbor", data, attrs: {} }), null);
@@ -261,5 +378,41 @@ describe("input checks", () => {
     assert.match(vxlanSpecProblem({ ...SPEC, local: 2 ** 32 }) ?? "", /local address must be/);
     assert.match(vxlanSpecProblem({ ...SPEC, group: -1 }) ?? "", /group address must be/);
     assert.match(vxlanSpecProblem({ ...SPEC, mtu: 67 }) ?? "", /MTU must be an integer in 68/);
+  });
+
+  it("vxlanSpecProblem() checks local6 and group6, and one underlay family", () => {
+    const { local: _l, ...v6 } = SPEC;
+    const local6 = parseIP6("fd10::1");
+    assert.equal(vxlanSpecProblem({ ...v6, local6 }), null);
+    assert.equal(vxlanSpecProblem({ ...v6, local6, group6: parseIP6("ff05::1") }), null);
+    assert.match(vxlanSpecProblem({ ...v6, local6: -1n }) ?? "", /local6 address must be an IPv6/);
+    assert.match(vxlanSpecProblem({ ...v6, group6: 1n << 128n }) ?? "", /group6 address must be/);
+    assert.match(
+      vxlanSpecProblem({ ...v6, local6: 4 as unknown as bigint }) ?? "",
+      /local6 address must be an IPv6 address as a bigint/,
+    );
+    assert.match(vxlanSpecProblem({ ...SPEC, local6 }) ?? "", /local and local6 .* both given/);
+    assert.match(
+      vxlanSpecProblem({ ...v6, group: 1, group6: 2n }) ?? "",
+      /group and group6 .* both given/,
+    );
+    assert.match(
+      vxlanSpecProblem({ ...SPEC, group6: 2n }) ?? "",
+      /local address is IPv4 but group6 address is IPv6/,
+    );
+    assert.match(
+      vxlanSpecProblem({ ...v6, local6, group: 1 }) ?? "",
+      /local6 address is IPv6 but group address is IPv4/,
+    );
+  });
+
+  it("neigh6Problem() and fdb6Problem() want a bigint address", () => {
+    assert.equal(neigh6Problem(3, 1n, "0a:00:00:00:00:01"), null);
+    assert.equal(neigh6Problem(3, 1n), null);
+    assert.match(neigh6Problem(3, 1) ?? "", /IP address must be an IPv6 address/);
+    assert.match(neigh6Problem(0, 1n) ?? "", /ifindex/);
+    assert.match(neigh6Problem(3, 1n, "zz") ?? "", /invalid MAC address "zz"/);
+    assert.equal(fdb6Problem(3, "00:00:00:00:00:00", 1n), null);
+    assert.match(fdb6Problem(3, "0a:00:00:00:00:01", 1) ?? "", /dst must be an IPv6 address/);
   });
 });
