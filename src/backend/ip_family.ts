@@ -9,6 +9,7 @@
  * ip6.ts.
  */
 import { contains4, formatIP4, formatIP4Net, parseIP4 } from "../ip/ip4.js";
+import { contains6, formatIP6, formatIP6Net, parseIP6 } from "../ip/ip6.js";
 import type { Netlink } from "../netlink/netlink.js";
 import type { Lease } from "../subnet/lease.js";
 
@@ -91,6 +92,33 @@ export const IPV4: IpFamily<number> = {
   delFdb: (nl, i, mac, dst) => nl.delFdb(i, mac, dst),
   fdb: async (nl, i) =>
     (await nl.fdb(i)).flatMap((f) => (f.dst !== undefined ? [{ mac: f.mac, dst: f.dst }] : [])),
+};
+
+export const IPV6: IpFamily<bigint> = {
+  name: "IPv6",
+  hostLen: 128,
+  defaultMetric: 1024,
+  formatIP: formatIP6,
+  formatNet: formatIP6Net,
+  parseIP: parseIP6,
+  contains: contains6,
+  subnetOf: (l) => l.ipv6Subnet,
+  publicIPOf: (l) => l.attrs.publicIPv6 ?? undefined,
+  backendDataOf: (l) => l.attrs.backendV6Data,
+  routes: (nl, table) => nl.routes6(table),
+  addRoute: (nl, r) => nl.addRoute6(r),
+  replaceRoute: (nl, r) => nl.replaceRoute6(r),
+  delRoute: (nl, r) => nl.delRoute6(r),
+  routeGateway: async (nl, dst) => (await nl.routeGet6(dst)).gateway,
+  addAddress: (nl, i, ip, len) => nl.addAddress6(i, ip, len),
+  delAddress: (nl, i, ip, len) => nl.delAddress6(i, ip, len),
+  replaceNeigh: (nl, i, ip, mac) => nl.replaceNeigh6(i, ip, mac),
+  delNeigh: (nl, i, ip) => nl.delNeigh6(i, ip),
+  neighs: (nl, i) => nl.neighs6(i),
+  replaceFdb: (nl, i, mac, dst) => nl.replaceFdb6(i, mac, dst),
+  delFdb: (nl, i, mac, dst) => nl.delFdb6(i, mac, dst),
+  fdb: async (nl, i) =>
+    (await nl.fdb(i)).flatMap((f) => (f.dst6 !== undefined ? [{ mac: f.mac, dst: f.dst6 }] : [])),
 };
 
 /** Route metrics compare equal when both mean the family's default. */

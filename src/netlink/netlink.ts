@@ -407,6 +407,20 @@ export class LinuxNetlink implements Netlink {
     this.#sock = netlink.createRtNetlink();
   }
 
+  /** The tail of the dump queue (see #dump). */
+  #dumps: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs a dump request after the previous one has finished. The kernel
+   * allows one dump at a time per socket (another one gets EBUSY), and
+   * the netlink library mixes up the replies of two dumps in flight.
+   */
+  #dump<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const run = this.#dumps.then(() => this.#call(what, fn));
+    this.#dumps = run.catch(() => {});
+    return run;
+  }
+
   async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
@@ -418,7 +432,7 @@ export class LinuxNetlink implements Netlink {
 
   /** One dump of all links. */
   async links(): Promise<LinkInfo[]> {
-    const msgs = await this.#call("Cannot list links", () => this.#sock.getLinks());
+    const msgs = await this.#dump("Cannot list links", () => this.#sock.getLinks());
     return msgs.map(linkInfoOf);
   }
 
@@ -454,7 +468,7 @@ export class LinuxNetlink implements Netlink {
 
   async addresses(family?: 4 | 6): Promise<AddrInfo[]> {
     const data = family === undefined ? {} : { family: family === 4 ? AF_INET : AF_INET6 };
-    const msgs = await this.#call("Cannot list addresses", () => this.#sock.getAddresses(data));
+    const msgs = await this.#dump("Cannot list addresses", () => this.#sock.getAddresses(data));
     const out: AddrInfo[] = [];
     for (const m of msgs) {
       const fam = m.data.family === AF_INET ? 4 : m.data.family === AF_INET6 ? 6 : 0;
@@ -480,7 +494,7 @@ export class LinuxNetlink implements Netlink {
   }
 
   async routes4(table: number = MAIN_TABLE): Promise<Route4[]> {
-    const msgs = await this.#call("Cannot list routes", () =>
+    const msgs = await this.#dump("Cannot list routes", () =>
       this.#sock.getRoutes({ family: AF_INET }),
     );
     const out: Route4[] = [];
@@ -653,7 +667,7 @@ export class LinuxNetlink implements Netlink {
   }
 
   async neighs4(ifindex: number): Promise<Neigh4[]> {
-    const msgs = await this.#call("Cannot list neighbours", () =>
+    const msgs = await this.#dump("Cannot list neighbours", () =>
       this.#sock.getNeighbors({ family: AF_INET }),
     );
     return msgs.map(neigh4Of).filter((n): n is Neigh4 => n !== null && n.ifindex === ifindex);
@@ -674,7 +688,7 @@ export class LinuxNetlink implements Netlink {
   }
 
   async fdb(ifindex: number): Promise<FdbEntry[]> {
-    const msgs = await this.#call("Cannot list fdb entries", () =>
+    const msgs = await this.#dump("Cannot list fdb entries", () =>
       this.#sock.getNeighbors({ family: AF_BRIDGE }),
     );
     return msgs.map(fdbEntryOf).filter((e): e is FdbEntry => e !== null && e.ifindex === ifindex);
@@ -683,7 +697,7 @@ export class LinuxNetlink implements Netlink {
   // ---- IPv6 ----
 
   async routes6(table: number = MAIN_TABLE): Promise<Route6[]> {
-    const msgs = await this.#call("Cannot list IPv6 routes", () =>
+    const msgs = await this.#dump("Cannot list IPv6 routes", () =>
       this.#sock.getRoutes({ family: AF_INET6 }),
     );
     return msgs.map(route6Of).filter((r): r is Route6 => r !== null && r.table === table);
@@ -750,7 +764,7 @@ export class LinuxNetlink implements Netlink {
   }
 
   async neighs6(ifindex: number): Promise<Neigh6[]> {
-    const msgs = await this.#call("Cannot list IPv6 neighbours", () =>
+    const msgs = await this.#dump("Cannot list IPv6 neighbours", () =>
       this.#sock.getNeighbors({ family: AF_INET6 }),
     );
     return msgs.map(neigh6Of).filter((n): n is Neigh6 => n !== null && n.ifindex === ifindex);

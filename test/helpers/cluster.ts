@@ -15,6 +15,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseDotenv } from "../../src/config/subnet_env.js";
+import { formatIP6, parseIP6 } from "../../src/ip/ip6.js";
 import { makeCerts, type TestCerts } from "./certs.js";
 import { Lab, waitFor, type Proc } from "./netns.js";
 import { unitCommands } from "./systemd_unit.js";
@@ -36,7 +37,7 @@ export interface ClusterNode {
   /** Host directory mounted as the daemon's /run. */
   readonly runDir: string;
   daemon?: Proc;
-  pod?: { readonly ns: string; readonly ip: string };
+  pod?: { readonly ns: string; readonly ip: string; readonly ip6?: string };
 }
 
 export interface ClusterOptions {
@@ -48,6 +49,8 @@ export interface ClusterOptions {
   readonly underlayPrefixLen?: number;
   /** Serve etcd over TLS with client-certificate authentication. */
   readonly etcdTls?: boolean;
+  /** Give eth1 an IPv6 address too (fd00:8::10<i>/64) and turn on IPv6 forwarding. */
+  readonly ipv6Underlay?: boolean;
 }
 
 /** `a.b.c.d/len` → the subnet's n-th address. */
@@ -85,7 +88,9 @@ export class Cluster {
       lab.ip(phys, "link", "add", "br0", "type", "bridge");
       lab.ip(phys, "link", "set", "br0", "up");
       const c = new Cluster(lab, phys, opts.etcdTls === true);
-      for (let i = 1; i <= (opts.nodes ?? 3); i++) c.#addNode(i, opts.underlayPrefixLen ?? 24);
+      for (let i = 1; i <= (opts.nodes ?? 3); i++) {
+        c.#addNode(i, opts.underlayPrefixLen ?? 24, opts.ipv6Underlay === true);
+      }
       await c.#startEtcd();
       if (opts.config !== null) c.putConfig(opts.config ?? CLASSIC_CONFIG);
       return c;
@@ -95,7 +100,7 @@ export class Cluster {
     }
   }
 
-  #addNode(i: number, prefixLen: number): void {
+  #addNode(i: number, prefixLen: number, ipv6: boolean): void {
     const ns = this.lab.netns(`node${i}`);
     const ip = `172.17.8.${100 + i}`;
     this.lab.ip(
@@ -115,6 +120,11 @@ export class Cluster {
     this.lab.ip(ns, "addr", "add", `${ip}/${prefixLen}`, "dev", "eth1");
     this.lab.ip(ns, "link", "set", "eth1", "up");
     this.lab.exec(ns, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
+    if (ipv6) {
+      // nodad: usable at once, without waiting for duplicate address detection.
+      this.lab.ip(ns, "addr", "add", `fd00:8::${100 + i}/64`, "dev", "eth1", "nodad");
+      this.lab.exec(ns, "sysctl", ["-qw", "net.ipv6.conf.all.forwarding=1"]);
+    }
     const runDir = join(this.lab.dir, `node${i}`, "run");
     mkdirSync(runDir, { recursive: true });
     this.nodes.push({ index: i, name: `node${i}`, ns, ip, runDir });
@@ -270,7 +280,7 @@ export class Cluster {
   }
 
   /** Creates docker0 from subnet.env and a pod namespace behind it; returns the pod. */
-  addPod(node: ClusterNode, hostNumber = 2): { ns: string; ip: string } {
+  addPod(node: ClusterNode, hostNumber = 2): { ns: string; ip: string; ip6?: string } {
     const env = this.subnetEnv(node);
     const subnet = env?.get("FLANNEL_SUBNET");
     const mtu = env?.get("FLANNEL_MTU") ?? "1500";
@@ -299,6 +309,16 @@ export class Cluster {
     this.lab.ip(pod, "link", "set", "eth0", "mtu", mtu, "up");
     this.lab.ip(pod, "route", "add", "default", "via", gw);
     node.pod = { ns: pod, ip: podIP };
+    const subnet6 = env?.get("FLANNEL_IPV6_SUBNET");
+    if (subnet6 !== undefined) {
+      // docker0 takes the first address of FLANNEL_IPV6_SUBNET (as written), the pod the next.
+      const [gw6, len6] = subnet6.split("/") as [string, string];
+      const ip6 = formatIP6(parseIP6(gw6) + BigInt(hostNumber - 1));
+      this.lab.ip(node.ns, "addr", "add", subnet6, "dev", "docker0", "nodad");
+      this.lab.ip(pod, "addr", "add", `${ip6}/${len6}`, "dev", "eth0", "nodad");
+      this.lab.ip(pod, "-6", "route", "add", "default", "via", gw6);
+      node.pod = { ns: pod, ip: podIP, ip6 };
+    }
     return node.pod;
   }
 
@@ -315,13 +335,14 @@ export class Cluster {
    * Pings (`count` each) from every node's pod to every other node's pod;
    * returns the pairs that got no answer, as "node1 → node2 (ip)".
    */
-  podPingFailures(count = 2): string[] {
+  podPingFailures(count = 2, family: 4 | 6 = 4): string[] {
     const failures: string[] = [];
     for (const a of this.nodes) {
       for (const b of this.nodes) {
         if (a === b) continue;
-        if (!this.ping(a.pod!.ns, b.pod!.ip, count))
-          failures.push(`${a.name} → ${b.name} (${b.pod!.ip})`);
+        const ip = family === 4 ? b.pod!.ip : b.pod!.ip6;
+        if (ip === undefined) throw new Error(`${b.name}'s pod has no IPv${family} address`);
+        if (!this.ping(a.pod!.ns, ip, count)) failures.push(`${a.name} → ${b.name} (${ip})`);
       }
     }
     return failures;

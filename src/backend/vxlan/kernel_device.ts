@@ -1,5 +1,6 @@
 /**
- * The kernel vxlan device `flannel.<VNI>` as upstream programs it (spec §4.3):
+ * The kernel vxlan device `flannel.<VNI>` (and `flannel-v6.<VNI>`, with
+ * `local6` and a /128 address, in dual stack) as upstream programs it (spec §4.3):
  *
  *   ip link add flannel.<VNI> address <MAC> mtu <M-50> type vxlan id <VNI> \
  *       local <ExtAddr> dev <ext> nolearning [dstport <Port>] [gbp]
@@ -15,6 +16,7 @@
  * and recreated.
  */
 import { formatIP4 } from "../../ip/ip4.js";
+import { formatIP6 } from "../../ip/ip6.js";
 import { logger } from "../../log.js";
 import {
   ignoreNetlink,
@@ -58,6 +60,15 @@ export function incompatibility(link: LinkDetails, want: VxlanAttrs): string | u
     return `local ${formatIP4(have.local!)}, want ${formatIP4(want.local!)}`;
   }
   if (differs(have.group, want.group)) return `group ${formatIP4(have.group!)}`;
+  if (have.local6 !== undefined && want.local6 !== undefined && have.local6 !== want.local6) {
+    return `local ${formatIP6(have.local6)}, want ${formatIP6(want.local6)}`;
+  }
+  if (
+    (have.local6 !== undefined && want.local !== undefined) ||
+    (have.local !== undefined && want.local6 !== undefined)
+  ) {
+    return "its underlay is of the other IP family";
+  }
   if (have.l2miss !== want.l2miss) return `l2miss ${have.l2miss}`;
   // Upstream skips the port when either side leaves it to the kernel; a
   // device left on 4789 by an old config would then be kept for Port 0.

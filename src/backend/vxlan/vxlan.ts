@@ -20,10 +20,10 @@ import { ConfigError, describeError, FatalError } from "../../errors.js";
 import { logger } from "../../log.js";
 import { NetlinkError } from "../../netlink/netlink.js";
 import type { Lease, LeaseAttrs } from "../../subnet/lease.js";
-import { watchRemoteLeases } from "../../subnet/lease_watcher.js";
+import { watchRemoteLeases, type LeaseChange } from "../../subnet/lease_watcher.js";
 import type { Backend, BackendContext, Network } from "../backend.js";
 import { configureDevice, ensureDevice, type Device, type DeviceSpec } from "./kernel_device.js";
-import { IPV4 } from "../ip_family.js";
+import { IPV4, IPV6 } from "../ip_family.js";
 import { KernelVxlanNetwork } from "./kernel_network.js";
 import { openUserspaceVxlan } from "./userspace_network.js";
 import {
@@ -32,6 +32,7 @@ import {
   VXLAN_OVERHEAD,
   vxlanConfig,
   vxlanDeviceName,
+  vxlanDeviceName6,
   vxlanLeaseData,
   type VxlanConfig,
 } from "./vxlan_config.js";
@@ -74,23 +75,21 @@ export class VxlanBackend implements Backend {
     const mac = randomVtepMac((n) => randomBytes(n));
     if (cfg.userspace) return this.#userspace(config, cfg, mac, signal);
 
-    const spec: DeviceSpec = {
-      name: vxlanDeviceName(cfg.vni),
+    const base = {
       vni: cfg.vni,
-      local: ext.ifaceAddr,
       vtepIndex: ext.link.index,
       ...(cfg.port !== 0 ? { port: cfg.port } : {}),
       learning: cfg.learning,
       gbp: cfg.gbp,
       l2miss: false,
-      mac,
       mtu,
     };
+    const spec: DeviceSpec = { ...base, name: vxlanDeviceName(cfg.vni), local: ext.ifaceAddr, mac };
     let dev: Device;
     try {
       dev = await ensureDevice(this.#ctx.netlink, spec);
     } catch (err) {
-      if (err instanceof NetlinkError && NO_VXLAN_SUPPORT.has(err.code)) {
+      if (err instanceof NetlinkError && NO_VXLAN_SUPPORT.has(err.code) && !config.enableIPv6) {
         log.warn(
           `The kernel refused a vxlan device (${err.code}: no vxlan support?); ` +
             `falling back to userspace VXLAN on a TUN device`,
@@ -101,23 +100,63 @@ export class VxlanBackend implements Backend {
         cause: err,
       });
     }
-    const lease = await this.#acquire(config, cfg.vni, dev.mac, signal);
+    let v6: { spec: DeviceSpec; dev: Device } | undefined;
+    if (config.enableIPv6) {
+      if (ext.ifaceAddr6 === undefined) {
+        throw new FatalError(`EnableIPv6 needs an IPv6 address on ${ext.link.name}`);
+      }
+      const spec6: DeviceSpec = {
+        ...base,
+        name: vxlanDeviceName6(cfg.vni),
+        local6: ext.ifaceAddr6,
+        mac: randomVtepMac((n) => randomBytes(n)),
+      };
+      try {
+        v6 = { spec: spec6, dev: await ensureDevice(this.#ctx.netlink, spec6) };
+      } catch (err) {
+        throw new FatalError(
+          `Cannot create the vxlan device ${spec6.name}: ${describeError(err)}`,
+          { cause: err },
+        );
+      }
+    }
+    const lease = await this.#acquire(config, cfg.vni, dev.mac, signal, v6?.dev.mac);
+    const nl = this.#ctx.netlink;
     try {
-      await configureDevice(this.#ctx.netlink, dev, IPV4, lease.subnet, config.network);
+      await configureDevice(nl, dev, IPV4, lease.subnet, config.network);
+      if (v6 !== undefined) {
+        await configureDevice(nl, v6.dev, IPV6, lease.ipv6Subnet!, config.ipv6Network!);
+      }
     } catch (err) {
-      throw new FatalError(`Cannot configure ${spec.name}: ${describeError(err)}`, { cause: err });
+      throw new FatalError(`Cannot configure the vxlan devices: ${describeError(err)}`, {
+        cause: err,
+      });
     }
     const registry = this.#ctx.registry;
-    return new KernelVxlanNetwork({
-      netlink: this.#ctx.netlink,
-      lease,
+    const leases = (s: AbortSignal): AsyncIterable<LeaseChange[]> =>
+      watchRemoteLeases(registry, () => lease.subnet, s);
+    const common = { netlink: nl, lease, mtu: dev.mtu, directRouting: cfg.directRouting, leases };
+    const net4 = new KernelVxlanNetwork({
+      ...common,
       network: config.network,
-      mtu: dev.mtu,
       spec,
       device: dev,
-      directRouting: cfg.directRouting,
-      leases: (s) => watchRemoteLeases(registry, () => lease.subnet, s),
     });
+    if (v6 === undefined) return net4;
+    const net6 = new KernelVxlanNetwork({
+      ...common,
+      family: IPV6,
+      network: config.ipv6Network!,
+      spec: v6.spec,
+      device: v6.dev,
+    });
+    return {
+      lease,
+      mtu: dev.mtu,
+      run: async (runSignal) => {
+        await Promise.all([net4.run(runSignal), net6.run(runSignal)]);
+      },
+    };
   }
 
   async #acquire(
@@ -125,14 +164,23 @@ export class VxlanBackend implements Backend {
     vni: number,
     mac: string,
     signal: AbortSignal,
+    mac6?: string,
   ): Promise<Lease> {
+    const ext = this.#ctx.ext;
     const attrs: LeaseAttrs = {
-      publicIP: this.#ctx.ext.extAddr,
-      publicIPv6: null,
+      publicIP: ext.extAddr,
+      publicIPv6: mac6 !== undefined ? (ext.extAddr6 ?? null) : null,
       backendType: VXLAN,
       backendData: vxlanLeaseData({ vni, vtepMac: mac }),
+      ...(mac6 !== undefined ? { backendV6Data: vxlanLeaseData({ vni, vtepMac: mac6 }) } : {}),
     };
-    return this.#ctx.leases.acquire(config, attrs, this.#ctx.previousSubnet, signal);
+    return this.#ctx.leases.acquire(
+      config,
+      attrs,
+      this.#ctx.previousSubnet,
+      signal,
+      this.#ctx.previousIPv6Subnet,
+    );
   }
 
   async #userspace(
@@ -141,6 +189,11 @@ export class VxlanBackend implements Backend {
     mac: string,
     signal: AbortSignal,
   ): Promise<Network> {
+    if (config.enableIPv6) {
+      throw new FatalError(
+        "Userspace VXLAN is IPv4-only: EnableIPv6 needs the kernel vxlan mode (or host-gw)",
+      );
+    }
     const lease = await this.#acquire(config, cfg.vni, mac, signal);
     try {
       return await this.#openUserspace(this.#ctx, config.network!, lease, cfg, mac);

@@ -75,6 +75,11 @@ export function vxlanDeviceName(vni: number): string {
   return `flannel.${vni}`;
 }
 
+/** The IPv6 device of dual stack: `flannel-v6.<VNI>`. */
+export function vxlanDeviceName6(vni: number): string {
+  return `flannel-v6.${vni}`;
+}
+
 /**
  * A random locally administered unicast MAC (first octet: bit 0 clear, bit
  * 1 set), chosen before the device is created, as upstream does so that
