@@ -12,6 +12,7 @@ import { VxlanBackend, type UserspaceOpener } from "../../../src/backend/vxlan/v
 import { parseNetworkConfig } from "../../../src/config/network_config.js";
 import { FatalError } from "../../../src/errors.js";
 import { parseIP4 } from "../../../src/ip/ip4.js";
+import { parseIP6 } from "../../../src/ip/ip6.js";
 import { LeaseManager } from "../../../src/subnet/lease_manager.js";
 import { MemoryRegistry } from "../../../src/subnet/memory_registry.js";
 import { captureLogs } from "../../helpers/log_capture.js";
@@ -126,6 +127,53 @@ describe("vxlan backend modes", () => {
       ),
       (err: unknown) =>
         err instanceof FatalError && /Backend\.VNI must be an integer/.test(err.message),
+    );
+  });
+});
+
+describe("vxlan backend in dual stack", () => {
+  const dual = (backend: string) =>
+    parseNetworkConfig(
+      `{"Network":"172.33.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fd33::/56","Backend":${backend}}`,
+    );
+  function dualContext(nl: RecordingNetlink): BackendContext {
+    const ctx = context(nl);
+    return {
+      ...ctx,
+      ext: { ...ctx.ext, ifaceAddr6: parseIP6("fd00:8::101"), extAddr6: parseIP6("fd00:8::101") },
+    };
+  }
+
+  it("creates flannel-v6.<VNI> on the IPv6 underlay and advertises its MAC in BackendV6Data", async () => {
+    const nl = new RecordingNetlink({ links: [ETH1] });
+    const net = await new VxlanBackend(dualContext(nl), recordingOpener().open).registerNetwork(
+      dual('{"Type":"vxlan","VNI":7}'),
+      AbortSignal.timeout(5000),
+    );
+    const v4 = nl.linksNow().find((l) => l.name === "flannel.7")!;
+    const v6 = nl.linksNow().find((l) => l.name === "flannel-v6.7")!;
+    assert.equal(v6.vxlan?.local6, parseIP6("fd00:8::101"));
+    assert.equal(v6.vxlan?.local, undefined);
+    assert.equal(v6.vxlan?.vni, 7);
+    assert.notEqual(v6.mac, v4.mac);
+    const d6 = JSON.parse(net.lease.attrs.backendV6Data!) as { VNI: number; VtepMAC: string };
+    assert.deepEqual(d6, { VNI: 7, VtepMAC: v6.mac });
+    assert.equal(net.lease.attrs.publicIPv6, parseIP6("fd00:8::101"));
+    const sub6 = net.lease.ipv6Subnet!;
+    const addr = (await nl.addresses(6)).find((a) => a.ifindex === v6.index)!;
+    assert.equal(parseIP6(addr.address), sub6.ip);
+    assert.equal(addr.prefixLen, 128);
+  });
+
+  it("refuses userspace mode with IPv6, naming the reason", async () => {
+    const nl = new RecordingNetlink({ links: [ETH1] });
+    await assert.rejects(
+      new VxlanBackend(dualContext(nl), recordingOpener().open).registerNetwork(
+        dual('{"Type":"vxlan","Userspace":true}'),
+        AbortSignal.timeout(5000),
+      ),
+      (err: unknown) =>
+        err instanceof FatalError && /Userspace VXLAN is IPv4-only/.test(err.message),
     );
   });
 });

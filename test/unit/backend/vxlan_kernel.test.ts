@@ -25,6 +25,7 @@ import { prng } from "../../helpers/prng.js";
 import { ETH1 } from "../../helpers/links.js";
 import { RecordingNetlink } from "../../helpers/recording_netlink.js";
 import { IPV4 } from "../../../src/backend/ip_family.js";
+import { parseIP6 } from "../../../src/ip/ip6.js";
 
 const logs = captureLogs();
 const EXT = ETH1.index;
@@ -187,6 +188,29 @@ describe("vxlan device (kernel mode)", () => {
     assert.equal(incompatibility(link({ port: 8472 }), { ...SPEC, port: 0 }), undefined);
     assert.match(incompatibility(link({ port: 4789 }), SPEC) ?? "", /port 4789, want 8472/);
     assert.match(incompatibility(link({ l2miss: true }), SPEC) ?? "", /l2miss/);
+  });
+
+  it("tells IPv6 underlays apart: another local6, or a device of the other family", () => {
+    const link = (vx: Partial<NonNullable<LinkDetails["vxlan"]>>): LinkDetails => ({
+      ...ETH1,
+      kind: "vxlan",
+      vxlan: { vni: 1, learning: false, gbp: false, l2miss: false, ...vx },
+    });
+    const { local: _v4, ...rest } = SPEC;
+    const spec6 = { ...rest, local6: parseIP6("fd00:8::101") };
+    assert.equal(incompatibility(link({ local6: parseIP6("fd00:8::101") }), spec6), undefined);
+    assert.match(
+      incompatibility(link({ local6: parseIP6("fd00:8::102") }), spec6) ?? "",
+      /local fd00:8::102, want fd00:8::101/,
+    );
+    assert.match(
+      incompatibility(link({ local: parseIP4("172.17.8.101") }), spec6) ?? "",
+      /other IP family/,
+    );
+    assert.match(
+      incompatibility(link({ local6: parseIP6("fd00:8::101") }), SPEC) ?? "",
+      /other IP family/,
+    );
   });
 
   it("removes other addresses inside the Network and keeps the rest", async () => {
