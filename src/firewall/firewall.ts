@@ -11,7 +11,7 @@
  * Rules are left in place when the daemon exits, as upstream's iptables
  * mode does: a restart then never interrupts pod traffic.
  */
-import { FatalError, describeError } from "../errors.js";
+import { FatalError } from "../errors.js";
 import type { IP4Net } from "../ip/ip4.js";
 import type { IP6Net } from "../ip/ip6.js";
 import { logger } from "../log.js";
@@ -51,7 +51,7 @@ export interface FirewallFlags {
  * The daemon's entry point: computes the plan from the options, the
  * network config and our lease (a family takes part when the config has
  * its network), reads the previous subnet.env, and sets the rules up.
- * Throws FatalError("Failed to set up firewall rules: …").
+ * Throws a FatalError, "Failed to set up firewall rules" caused by the failure.
  */
 export async function startFirewall(
   o: FirewallFlags,
@@ -85,6 +85,7 @@ export async function startFirewall(
       signal,
     );
   } catch (err) {
-    throw new FatalError(`Failed to set up firewall rules: ${describeError(err)}`, { cause: err });
+    // The daemon logs describeError(), which appends the cause: one line.
+    throw new FatalError("Failed to set up firewall rules", { cause: err });
   }
 }
