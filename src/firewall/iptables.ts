@@ -104,10 +104,19 @@ export class IPTables {
     return (await this.chains(table)).has(chain);
   }
 
-  /** Creates `chain`, or flushes it when it exists (go-iptables' ClearChain). */
+  /**
+   * Creates `chain`, or flushes it when it exists (go-iptables' ClearChain):
+   * `-N`, and `-F` when `-N` fails with status 1 (the chain exists).
+   */
   async clearChain(table: string, chain: string): Promise<void> {
-    if (await this.chainExists(table, chain)) await this.#checked(this.#args(table, "-F", chain));
-    else await this.#checked(this.#args(table, "-N", chain));
+    const create = this.#args(table, "-N", chain);
+    const res = await this.#runner.run(this.#tool, create);
+    if (res.status === 0) return;
+    if (res.status !== 1) throw commandFailed(this.#tool, create, res);
+    const flush = this.#args(table, "-F", chain);
+    const res2 = await this.#runner.run(this.#tool, flush);
+    // Neither created nor flushed: report why -N failed, the first cause.
+    if (res2.status !== 0) throw commandFailed(this.#tool, create, res);
   }
 
   /** Flushes and deletes `chain` if it exists; false when there was none. */

@@ -145,14 +145,14 @@ async function install(
 /** Spec §6.2 step 6: nftables mode's tables go; a missing nft means there are none. */
 async function removeNftTables(deps: FirewallDeps): Promise<void> {
   const nft = new NFTables(deps.runner);
-  for (const family of ["ipv4", "ipv6"] as const) {
-    try {
+  try {
+    for (const family of await nft.flannelTables()) {
       if (await nft.deleteTable(family)) {
         deps.log.info("Deleted the nftables table of nftables mode", { family });
       }
-    } catch (err) {
-      if (err instanceof ToolMissingError) return;
-      deps.log.warn(`Cannot delete the nftables table of nftables mode: ${describeError(err)}`);
     }
+  } catch (err) {
+    if (err instanceof ToolMissingError) return;
+    deps.log.warn(`Cannot delete the nftables tables of nftables mode: ${describeError(err)}`);
   }
 }

@@ -38,11 +38,18 @@ export function installIPTablesRules(
   opts: { readonly flush: boolean },
 ): Promise<void> {
   return ipt.exclusive(async () => {
-    if (opts.flush) await ipt.clearChain(set.table, set.chain);
-    else if (!(await ipt.chainExists(set.table, set.chain))) {
+    let exists: boolean[];
+    if (opts.flush) {
       await ipt.clearChain(set.table, set.chain);
+      // The chain is empty now: only rules elsewhere (the jump) can exist.
+      exists = [];
+      for (const rule of set.rules)
+        exists.push(rule.chain !== set.chain && (await ipt.exists(rule)));
+    } else {
+      if (!(await ipt.chainExists(set.table, set.chain)))
+        await ipt.clearChain(set.table, set.chain);
+      exists = await existence(ipt, set);
     }
-    const exists = await existence(ipt, set);
     await ipt.restore(restorePayload(installLines(set.rules, exists)));
   });
 }

@@ -37,6 +37,15 @@ export class NFTables {
     throw commandFailed("nft", args, res);
   }
 
+  /** The families whose flannel table exists (one `nft list tables`). */
+  async flannelTables(): Promise<Family[]> {
+    const out = await runChecked(this.#runner, "nft", ["list", "tables"]);
+    const lines = new Set(out.split("\n").map((l) => l.trim()));
+    return (["ipv4", "ipv6"] as const).filter((f) =>
+      lines.has(`table ${NFT_TABLES[f].family} ${NFT_TABLES[f].name}`),
+    );
+  }
+
   /** Deletes flannel's table of `family`; false when there was none. */
   async deleteTable(family: Family): Promise<boolean> {
     const t = NFT_TABLES[family];

@@ -233,6 +233,30 @@ describe("IPTables", () => {
     );
   });
 
+  it("clearChain() creates the chain, or flushes it when -N says it exists", async () => {
+    const answers: RunResult[] = [];
+    const { exec, calls } = fakeExec((c) =>
+      c.args[0] === "--version" ? ok("iptables v1.8.9") : answers.shift()!,
+    );
+    const ipt = await IPTables.detect(commandRunner({ exec }), "ipv4");
+    answers.push(ok());
+    await ipt.clearChain("nat", "FLANNEL-POSTRTG");
+    answers.push({ status: 1, stdout: "", stderr: "iptables: Chain already exists.\n" }, ok());
+    await ipt.clearChain("nat", "FLANNEL-POSTRTG");
+    answers.push(
+      { status: 1, stdout: "", stderr: "iptables: Chain already exists.\n" },
+      { status: 1, stdout: "", stderr: "iptables: No chain/target/match by that name.\n" },
+    );
+    await assert.rejects(
+      ipt.clearChain("nat", "FLANNEL-POSTRTG"),
+      /^Error: iptables --wait -t nat -N FLANNEL-POSTRTG failed \(exit status 1\): iptables: Chain already exists\.$/,
+    );
+    assert.deepEqual(
+      calls.slice(1).map((c) => c.args.slice(3).join(" ")),
+      ["-N", "-N", "-F", "-N", "-F"].map((op) => `${op} FLANNEL-POSTRTG`),
+    );
+  });
+
   it("runs exclusive sections one after the other, also after a failure", async () => {
     const ipt = new IPTables(
       commandRunner({ exec: fakeExec(() => ok()).exec }),
