@@ -21,10 +21,9 @@ import {
 import { changedPrevious, familyNets, type FamilyNets } from "./nets.js";
 import type { FirewallDeps, FirewallPlan } from "./plan.js";
 import { keepRules } from "./resync.js";
-import { forwardRules, masqRules, type IPTablesRuleSet } from "./rules.js";
 import { NFTables } from "./nftables.js";
+import { formatRule, forwardRules, masqRules, type IPTablesRuleSet } from "./rules.js";
 import { ToolMissingError } from "./runner.js";
-import { formatRule } from "./rules.js";
 
 /** Sets up iptables mode; resolves with the running resync loops. */
 export async function setUpIPTables(
@@ -35,10 +34,11 @@ export async function setUpIPTables(
   const { log } = deps;
   log.info("Starting flannel in iptables mode...");
   const families = familyNets(plan.current);
-  for (const path of await missingBrNetfilter(
+  const missing = await missingBrNetfilter(
     families.map((f) => f.family),
     deps.procSys,
-  )) {
+  );
+  for (const path of missing) {
     log.warn(
       `Failed to check br_netfilter: ${path} does not exist; starting anyway (upstream exits here). ` +
         `Load the module (modprobe br_netfilter) if pods on one bridge must pass iptables, e.g. for kube-proxy`,
