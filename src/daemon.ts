@@ -4,7 +4,7 @@
  *
  *   options logged → registry → health server → network config (retried
  *   every second, each distinct problem logged once) → external interface →
- *   backend + lease → blackhole route loop → subnet.env → backend run (lease
+ *   backend + lease → firewall rules → blackhole route loop → subnet.env → backend run (lease
  *   watch) → sd_notify READY=1 → lease renewal until the signal aborts.
  *
  * run() resolves with the process exit status after everything it started
@@ -18,6 +18,7 @@ import { VXLAN, VXLAN_USERSPACE } from "./backend/vxlan/vxlan_config.js";
 import { parseNetworkConfig, type NetworkConfig } from "./config/network_config.js";
 import { readDotenvFile, writeSubnetEnv } from "./config/subnet_env.js";
 import { describeError, FatalError } from "./errors.js";
+import { startFirewall } from "./firewall/firewall.js";
 import { describeInterface, findExternalInterface } from "./iface/ext_iface.js";
 import { formatIP4, formatIP4Net, networkOf, parseIP4Net, type IP4Net } from "./ip/ip4.js";
 import { formatIP6, formatIP6Net, networkOf6, parseIP6Net, type IP6Net } from "./ip/ip6.js";
@@ -253,6 +254,7 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
       }
     }
     const lease = network.lease;
+    tasks.push(...(await startFirewall(o, config, lease, stop)));
     if (o.ipBlackholeRoute) {
       tasks.push(keepBlackholeRoute(netlink, lease.subnet, o.iptablesResync * 1000, stop));
     }
