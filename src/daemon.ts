@@ -13,6 +13,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { lookupBackend } from "./backend/registry.js";
 import { keepBlackholeRoute } from "./backend/blackhole_route.js";
+import { IPV6 } from "./backend/ip_family.js";
 import type { Network } from "./backend/backend.js";
 import { VXLAN, VXLAN_USERSPACE } from "./backend/vxlan/vxlan_config.js";
 import { parseNetworkConfig, type NetworkConfig } from "./config/network_config.js";
@@ -257,6 +258,10 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
     tasks.push(...(await startFirewall(o, config, lease, stop)));
     if (o.ipBlackholeRoute) {
       tasks.push(keepBlackholeRoute(netlink, lease.subnet, o.iptablesResync * 1000, stop));
+      if (lease.ipv6Subnet !== undefined) {
+        const period = o.iptablesResync * 1000;
+        tasks.push(keepBlackholeRoute(netlink, lease.ipv6Subnet, period, stop, IPV6));
+      }
     }
     try {
       await writeSubnetEnv(o.subnetFile, {

@@ -1,5 +1,6 @@
 /**
- * `--ip-blackhole-route`: keeps `blackhole <our subnet>` in the main table,
+ * `--ip-blackhole-route`: keeps `blackhole <our subnet>` (and, in dual stack,
+ * `blackhole <our IPv6 subnet>`) in the main table,
  * re-asserted every `--iptables-resync` seconds, the first time after one
  * period (upstream ≥ v0.27.1). Traffic to unassigned addresses of our
  * subnet is then dropped here instead of following the default route.
@@ -10,9 +11,9 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { describeError } from "../errors.js";
-import { formatIP4Net, type IP4Net } from "../ip/ip4.js";
 import { logger } from "../log.js";
 import { MAIN_TABLE, type Netlink } from "../netlink/netlink.js";
+import { IPV4, type Addr, type IpFamily, type NetOf } from "./ip_family.js";
 
 const log = logger("blackhole_route");
 
@@ -20,32 +21,32 @@ const log = logger("blackhole_route");
 export const BLACKHOLE_METRIC = 4096;
 
 /** Runs until `signal` aborts. */
-export async function keepBlackholeRoute(
+export async function keepBlackholeRoute<A extends Addr = number>(
   nl: Netlink,
-  subnet: IP4Net,
+  subnet: NetOf<A>,
   periodMs: number,
   signal: AbortSignal,
+  family: IpFamily<A> = IPV4 as unknown as IpFamily<A>,
 ): Promise<void> {
+  const text = family.formatNet(subnet);
   const route = { dst: subnet, table: MAIN_TABLE, type: "blackhole", metric: BLACKHOLE_METRIC };
   let announced = false;
   while (!signal.aborted) {
     await sleep(periodMs, undefined, { signal }).catch(() => {});
     if (signal.aborted) return;
     try {
-      const present = (await nl.routes4(MAIN_TABLE)).some(
+      const present = (await family.routes(nl, MAIN_TABLE)).some(
         (r) =>
           r.type === "blackhole" && r.dst.ip === subnet.ip && r.dst.prefixLen === subnet.prefixLen,
       );
       if (!present) {
-        await nl.addRoute4(route);
-        if (!announced) log.info("Blackhole route added", { dst: formatIP4Net(subnet) });
-        else log.info("Blackhole route recovered", { dst: formatIP4Net(subnet) });
+        await family.addRoute(nl, route);
+        if (!announced) log.info("Blackhole route added", { dst: text });
+        else log.info("Blackhole route recovered", { dst: text });
         announced = true;
       }
     } catch (err) {
-      log.error(
-        `Cannot set the blackhole route for ${formatIP4Net(subnet)}: ${describeError(err)}`,
-      );
+      log.error(`Cannot set the blackhole route for ${text}: ${describeError(err)}`);
     }
   }
 }

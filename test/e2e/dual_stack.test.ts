@@ -4,6 +4,8 @@
  * on host-gw and on kernel vxlan. Checks the dual-stack lease keys and
  * values, the IPv6 lines of subnet.env, the IPv6 routes and the
  * flannel-v6.<VNI> device, and pings every pod pair over IPv4 and IPv6.
+ * The daemons run with --ip-masq and --ip-blackhole-route, whose IPv6
+ * halves (ip6tables rules, the IPv6 blackhole route) are checked too.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -40,7 +42,11 @@ for (const backend of ["host-gw", "vxlan"] as const) {
         ipv6Underlay: true,
         config: dualConfig({ Type: backend }),
       });
-      for (const n of c.nodes) c.startDaemon(n);
+      for (const n of c.nodes) {
+        c.startDaemon(n, {
+          extraArgs: ["--ip-masq", "--ip-blackhole-route", "--iptables-resync=1"],
+        });
+      }
       for (const n of c.nodes) env.set(n.name, await c.waitSubnetEnv(n));
       for (const n of c.nodes) c.addPod(n);
     });
@@ -62,7 +68,7 @@ for (const backend of ["host-gw", "vxlan"] as const) {
           c.subnetEnvText(n),
           `FLANNEL_NETWORK=172.33.0.0/16\nFLANNEL_SUBNET=${sub}\n` +
             `FLANNEL_IPV6_NETWORK=${IPV6_NETWORK}\nFLANNEL_IPV6_SUBNET=${sub6}\n` +
-            `FLANNEL_MTU=${mtu}\nFLANNEL_IPMASQ=false\n`,
+            `FLANNEL_MTU=${mtu}\nFLANNEL_IPMASQ=true\n`,
         );
       }
       assert.equal(seen.size, 3, "every node has its own IPv6 subnet");
@@ -138,6 +144,53 @@ for (const backend of ["host-gw", "vxlan"] as const) {
 
     it("pings every pod pair over IPv6", () => {
       assert.deepEqual(c.podPingFailures(2, 6), []);
+    });
+
+    it("keeps a blackhole route for the IPv6 subnet", async () => {
+      const n1 = c.nodes[0]!;
+      const dst = net6(env.get(n1.name)!.get("FLANNEL_IPV6_SUBNET")!);
+      await waitFor("the IPv6 blackhole route", () =>
+        c.lab.ip(n1.ns, "-6", "route", "show", "type", "blackhole").stdout.includes(dst)
+          ? true
+          : undefined,
+      );
+    });
+
+    it("masquerades IPv6 pod traffic leaving the IPv6Network, not pod-to-pod traffic", () => {
+      const n1 = c.nodes[0]!;
+      const rules = c.lab.exec(n1.ns, "ip6tables-save", ["-t", "nat"]).stdout;
+      const sub6 = net6(env.get(n1.name)!.get("FLANNEL_IPV6_SUBNET")!);
+      assert.ok(
+        rules.includes(
+          `-A FLANNEL-POSTRTG -s ${IPV6_NETWORK} ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE`,
+        ),
+        rules,
+      );
+      assert.ok(rules.includes(`-A FLANNEL-POSTRTG -s ${sub6} -d ${IPV6_NETWORK}`), rules);
+      /** Packets counted by the rule masquerading traffic from the IPv6Network to the outside. */
+      const masqueraded = (): number => {
+        const out = c.lab.exec(n1.ns, "ip6tables", [
+          "-t",
+          "nat",
+          "-L",
+          "FLANNEL-POSTRTG",
+          "-v",
+          "-n",
+          "-x",
+        ]).stdout;
+        const line = out
+          .split("\n")
+          .find(
+            (l) => l.includes("MASQUERADE") && l.includes(IPV6_NETWORK) && l.includes("!ff00::/8"),
+          );
+        assert.ok(line !== undefined, out);
+        return Number(line.trim().split(/\s+/)[0]);
+      };
+      const before = masqueraded();
+      assert.ok(c.ping(n1.pod!.ns, c.nodes[1]!.pod!.ip6!, 2), "pod-to-pod over IPv6");
+      assert.equal(masqueraded(), before, "pod-to-pod traffic is not masqueraded");
+      assert.ok(c.ping(n1.pod!.ns, "fd00:8::102", 2), "pod to an address outside IPv6Network");
+      assert.ok(masqueraded() > before, "traffic leaving the IPv6Network is masqueraded");
     });
 
     it("still pings every pod pair over IPv4", () => {
