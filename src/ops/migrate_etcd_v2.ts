@@ -199,7 +199,6 @@ async function migrate(
         (err: unknown) => {
           throw new Error(
             `Cannot write ${step.key}: ${explain(err)} (keys after it were not written; running the command again is safe)`,
-            { cause: err },
           );
         },
       );
@@ -229,7 +228,7 @@ async function readV3(
     v3.kv.range({ key: start, range_end: prefixEnd(start) }),
     signal,
   ).catch((err: unknown) => {
-    throw new Error(`Cannot read ${prefix} from etcd's v3 API: ${explain(err)}`, { cause: err });
+    throw new Error(`Cannot read ${prefix} from etcd's v3 API: ${explain(err)}`);
   });
   const out = new Map<string, V3Entry>();
   for (const kv of res.kvs) {

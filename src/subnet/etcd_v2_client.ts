@@ -146,8 +146,14 @@ export class EtcdV2Client {
         .map((s) => "/" + encodeURIComponent(s))
         .join("") +
       `?quorum=true${opts.recursive === true ? "&recursive=true&sorted=true" : ""}`;
-    const reply = await this.#request(path, signal);
     const what = `Cannot read ${key} from etcd's v2 API`;
+    let reply: Reply;
+    try {
+      reply = await this.#request(path, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw new Error(what, { cause: err });
+    }
     if (reply.status === 404 && !reply.contentType.includes("json")) {
       throw new Error(
         `${what}: etcd at ${this.#shown} does not serve the v2 API (start etcd with --enable-v2=true)`,
@@ -190,7 +196,7 @@ export class EtcdV2Client {
         failures.push(`${redactUrl(base.origin)}: ${describeError(err)}`);
       }
     }
-    throw new Error(`Cannot reach etcd's v2 API: ${failures.join("; ")}`);
+    throw new Error(failures.join("; "));
   }
 
   /** One GET on one endpoint; rejects only when no HTTP answer arrived in time. */
@@ -239,7 +245,7 @@ export class EtcdV2Client {
       req.on("error", (err) => {
         reject(
           timeout.aborted && !signal.aborted
-            ? new Error(`no answer within ${this.#timeoutMs / 1000} s`, { cause: err })
+            ? new Error(`no answer within ${this.#timeoutMs / 1000} s`)
             : err,
         );
       });
