@@ -5,9 +5,10 @@
  * do not see each other, so without a copy a v3 daemon finds no config.
  *
  * Pipeline: read the prefix from v2 (one recursive GET) → read the v3 keys
- * under it (one range) → plan (migrate_plan.ts, pure) → print, or write
- * each copy with "create if absent" so that a key written meanwhile by
- * someone else is never overwritten. Each lease gets an etcd lease of its
+ * under it (one range, plus the TTL left of those v2 also has) → plan
+ * (migrate_plan.ts, pure) → print, or write each copy with "create if
+ * absent" and each refresh with "if unchanged since read", so that a key
+ * written meanwhile by someone else is never overwritten. Each lease gets an etcd lease of its
  * own, as the daemon gives one to each node: a lease shared between keys
  * would be revoked by the first daemon that renews its key.
  *
@@ -26,7 +27,7 @@ import {
   type EtcdClientOptions,
 } from "../subnet/etcd_client.js";
 import { prefixEnd } from "../subnet/etcd_registry.js";
-import { EtcdV2Client } from "../subnet/etcd_v2_client.js";
+import { EtcdV2Client, type V2Node } from "../subnet/etcd_v2_client.js";
 import {
   formatStep,
   hasTrouble,
@@ -62,12 +63,13 @@ const USAGE = `usage: ${NAME} [--etcd-endpoints URLS] [--etcd-prefix PREFIX] [--
 Copy flannel's network config and every lease under PREFIX from etcd's v2 keyspace
 (flannel <= v0.17) to the v3 keyspace (flannel >= v0.18, this daemon). Leases keep
 their remaining TTL; keys without a TTL (reservations) stay without one. Nothing
-already in v3 is overwritten; running it again copies only what is missing.
+already in v3 is overwritten; running it again copies only what is missing, and
+refreshes the TTL of an earlier copy whose v2 lease an old daemon has renewed.
   --etcd-*    as the daemon's flags, also from FLANNELD_ETCD_* (default prefix
               /coreos.com/network; etcd must run with --enable-v2=true)
   --dry-run   print what would be written and write nothing
-Output: one line per key (copied, unchanged, skipped, conflict, problem), then a
-summary. Exit status 0 when all usable keys are in v3, 1 on a conflict, an invalid
+Output: one line per key (copied, refreshed, unchanged, skipped, conflict, problem),
+then a summary. Exit status 0 when all usable keys are in v3, 1 on a conflict, an invalid
 config or an etcd error, 2 on bad usage.
 `;
 
@@ -188,21 +190,23 @@ async function migrate(
         `etcd's v2 keyspace at ${v2.endpoints} (check --etcd-prefix)`,
     );
   }
-  const existing = await readV3(v3, args.prefix, signal);
+  const existing = await readV3(v3, args.prefix, v2Keys(tree.node), signal);
   const steps = planMigration({ prefix: args.prefix, v2: tree.node, v3: existing });
   const done: MigrationStep[] = [];
   for (const step of steps) {
     signal.throwIfAborted();
     let result = step;
-    if (step.kind === "copy" && !args.dryRun) {
-      const created = await abortable(createKey(v3, step.key, step.value, step.ttl), signal).catch(
-        (err: unknown) => {
-          throw new Error(
-            `Cannot write ${step.key}: ${explain(err)} (keys after it were not written; running the command again is safe)`,
-          );
-        },
-      );
-      if (!created) {
+    if ((step.kind === "copy" || step.kind === "refresh") && !args.dryRun) {
+      const expect = step.kind === "copy" ? "absent" : step.modRevision;
+      const written = await abortable(
+        writeKey(v3, step.key, step.value, step.ttl, expect),
+        signal,
+      ).catch((err: unknown) => {
+        throw new Error(
+          `Cannot write ${step.key}: ${explain(err)} (keys after it were not written; running the command again is safe)`,
+        );
+      });
+      if (!written) {
         result = {
           kind: "conflict",
           key: step.key,
@@ -217,10 +221,22 @@ async function migrate(
   return hasTrouble(done) ? 1 : 0;
 }
 
-/** `<prefix>/config` and every `<prefix>/subnets/` key in v3, read in one range. */
+/** Every key in a v2 tree. */
+function v2Keys(node: V2Node, into = new Set<string>()): Set<string> {
+  into.add(node.key);
+  for (const child of node.nodes ?? []) v2Keys(child, into);
+  return into;
+}
+
+/**
+ * `<prefix>/config` and every `<prefix>/subnets/` key in v3, read in one
+ * range, with the TTL left for those on an etcd lease that v2 also has
+ * (what a refresh is decided on).
+ */
 async function readV3(
   v3: Etcd3,
   prefix: string,
+  inV2: ReadonlySet<string>,
   signal: AbortSignal,
 ): Promise<Map<string, V3Entry>> {
   const start = Buffer.from(`${prefix}/`);
@@ -234,17 +250,36 @@ async function readV3(
   for (const kv of res.kvs) {
     const key = kv.key.toString();
     if (key !== `${prefix}/config` && !key.startsWith(`${prefix}/subnets/`)) continue;
-    out.set(key, { value: kv.value.toString(), reservation: kv.lease === "0" });
+    const entry = { value: kv.value.toString(), reservation: kv.lease === "0" };
+    if (entry.reservation || !inV2.has(key)) {
+      out.set(key, entry);
+      continue;
+    }
+    const ttl = await abortable(v3.leaseClient.leaseTimeToLive({ ID: kv.lease }), signal).catch(
+      (err: unknown) => {
+        throw new Error(`Cannot read the TTL of ${key} from etcd's v3 API: ${explain(err)}`);
+      },
+    );
+    // -1: the lease expired since the range; the key is going away.
+    const left = Number(ttl.TTL);
+    out.set(key, { ...entry, modRevision: kv.mod_revision, ...(left >= 0 ? { ttl: left } : {}) });
   }
   return out;
 }
 
 /**
- * Puts `key` only if it does not exist, on a fresh etcd lease of `ttl`
- * seconds (none for 0). Resolves false, with the lease revoked, when the
- * key exists.
+ * Puts `key` on a fresh etcd lease of `ttl` seconds (none for 0), only if
+ * the key is `absent` or still at the given mod revision. Resolves false,
+ * with the new lease revoked, when it is not. A refreshed key's old lease
+ * is left to expire: nothing else is on it, or if something is, it stays.
  */
-async function createKey(v3: Etcd3, key: string, value: string, ttl: number): Promise<boolean> {
+async function writeKey(
+  v3: Etcd3,
+  key: string,
+  value: string,
+  ttl: number,
+  expect: "absent" | string,
+): Promise<boolean> {
   const lease = ttl > 0 ? (await v3.leaseClient.leaseGrant({ TTL: ttl })).ID : "0";
   const revoke = async (): Promise<void> => {
     // Best effort: an unused lease only lingers until its TTL runs out.
@@ -253,7 +288,11 @@ async function createKey(v3: Etcd3, key: string, value: string, ttl: number): Pr
   const k = Buffer.from(key);
   try {
     const res = await v3.kv.txn({
-      compare: [{ key: k, target: "Version", result: "Equal", version: 0 }],
+      compare: [
+        expect === "absent"
+          ? { key: k, target: "Version", result: "Equal", version: 0 }
+          : { key: k, target: "Mod", result: "Equal", mod_revision: expect },
+      ],
       success: [{ request_put: { key: k, value: Buffer.from(value), lease } }],
     });
     if (!res.succeeded) await revoke();

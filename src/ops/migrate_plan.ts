@@ -19,6 +19,12 @@
  *   v3 daemon, which also rewrites the value in today's shape. Any other v3
  *   value under that key, a v3 lease whose subnet overlaps, or one held by
  *   the same PublicIP, is a conflict and the v2 lease is not copied.
+ * - One exception, for rolling upgrades: an earlier copy (the v3 value is
+ *   still the v2 text byte for byte) whose v2 original has since been
+ *   renewed by a v0.17 daemon, so that v2's TTL outlasts v3's by more than
+ *   REFRESH_MARGIN_S, is refreshed: the same value on a new etcd lease with
+ *   v2's TTL. A key a v3 daemon renewed never qualifies: its v3 TTL is the
+ *   later one. So a re-run with nothing renewed in v2 writes nothing.
  * - Other keys under the prefix are skipped: flannel reads nothing else.
  *
  * Conflicts and problems make the command exit 1: something of the v2
@@ -33,11 +39,18 @@ import { parseSubnetKey, type SubnetKey } from "../ip/subnet_key.js";
 import { decodeLeaseAttrs, sameAttrs, type LeaseAttrs } from "../subnet/lease.js";
 import type { V2Node } from "../subnet/etcd_v2_client.js";
 
+/** Seconds by which v2's TTL must outlast a v3 copy's for a refresh (clock skew, slow runs). */
+export const REFRESH_MARGIN_S = 60;
+
 /** A key already in the v3 keyspace. */
 export interface V3Entry {
   readonly value: string;
   /** True when the key is held on no etcd lease (no TTL). */
   readonly reservation: boolean;
+  /** Seconds its etcd lease has left, when known (asked for keys that v2 also has). */
+  readonly ttl?: number;
+  /** The key's mod revision: a refresh writes only if it is still the same. */
+  readonly modRevision?: string;
 }
 
 export interface MigrationInput {
@@ -60,6 +73,16 @@ export type MigrationStep =
       readonly value: string;
       readonly ttl: number;
       readonly problem?: string;
+    }
+  | {
+      readonly kind: "refresh";
+      readonly key: string;
+      readonly value: string;
+      readonly ttl: number;
+      /** Seconds the v3 copy had left. */
+      readonly v3Ttl: number;
+      /** Write only if the key still has this mod revision. */
+      readonly modRevision: string;
     }
   | { readonly kind: "unchanged"; readonly key: string; readonly problem?: string }
   | {
@@ -159,7 +182,26 @@ function planLease(
     } catch {
       // An undecodable v3 value is not the same lease.
     }
-    if (same && existing.reservation === reservation) return { kind: "unchanged", key };
+    if (same && existing.reservation === reservation) {
+      const v3Ttl = existing.ttl;
+      if (
+        !reservation &&
+        existing.value === node.value &&
+        v3Ttl !== undefined &&
+        existing.modRevision !== undefined &&
+        node.ttl! - v3Ttl > REFRESH_MARGIN_S
+      ) {
+        return {
+          kind: "refresh",
+          key,
+          value: node.value,
+          ttl: node.ttl!,
+          v3Ttl,
+          modRevision: existing.modRevision,
+        };
+      }
+      return { kind: "unchanged", key };
+    }
     const kindText = existing.reservation ? "as a reservation" : "with a TTL";
     const why = same ? `the same lease ${kindText}` : `${oneLine(existing.value)} ${kindText}`;
     return { kind: "conflict", key, reason: `v3 already holds ${why}, kept` };
@@ -222,8 +264,9 @@ export function oneLine(value: string): string {
 }
 
 /**
- * The output lines of one step: `copied <key> ttl=<n>s|none <value>` (in a
- * dry run `would copy ...`), `unchanged <key>`, `skipped <key>: <reason>`,
+ * The output lines of one step: `copied <key> ttl=<n>s|none <value>`,
+ * `refreshed <key> ttl=<n>s (was <m>s) <value>` (in a dry run `would copy`,
+ * `would refresh`), `unchanged <key>`, `skipped <key>: <reason>`,
  * `conflict <key>: <reason>`, and after any of them `problem <key>: <why>`.
  */
 export function formatStep(step: MigrationStep, dryRun: boolean): string[] {
@@ -232,6 +275,13 @@ export function formatStep(step: MigrationStep, dryRun: boolean): string[] {
     case "copy": {
       const ttl = step.ttl > 0 ? `ttl=${step.ttl}s` : "ttl=none";
       lines.push(`${dryRun ? "would copy" : "copied"} ${step.key} ${ttl} ${oneLine(step.value)}`);
+      break;
+    }
+    case "refresh": {
+      const verb = dryRun ? "would refresh" : "refreshed";
+      lines.push(
+        `${verb} ${step.key} ttl=${step.ttl}s (was ${step.v3Ttl}s) ${oneLine(step.value)}`,
+      );
       break;
     }
     case "unchanged":
@@ -244,26 +294,33 @@ export function formatStep(step: MigrationStep, dryRun: boolean): string[] {
       lines.push(`conflict ${step.key}: ${step.reason}`);
       break;
   }
-  if (step.kind !== "conflict" && step.problem !== undefined) {
-    lines.push(`problem ${step.key}: ${step.problem}`);
-  }
+  const problem = problemOf(step);
+  if (problem !== undefined) lines.push(`problem ${step.key}: ${problem}`);
   return lines;
+}
+
+/** The step's problem, if it has one (only config steps do). */
+function problemOf(step: MigrationStep): string | undefined {
+  return "problem" in step ? step.problem : undefined;
 }
 
 /** True when a step leaves the v3 cluster short of what v2 had: the exit status is then 1. */
 export function hasTrouble(steps: readonly MigrationStep[]): boolean {
-  return steps.some((s) => s.kind === "conflict" || s.problem !== undefined);
+  return steps.some((s) => s.kind === "conflict" || problemOf(s) !== undefined);
 }
 
-/** The summary line, e.g. `Summary: 3 copied, 1 unchanged, 0 skipped, 0 conflicts, 0 problems`. */
+/**
+ * The summary line, e.g.
+ * `Summary: 3 copied, 0 refreshed, 1 unchanged, 0 skipped, 0 conflicts, 0 problems`.
+ */
 export function summarize(steps: readonly MigrationStep[], dryRun: boolean): string {
   const count = (kind: MigrationStep["kind"]): number =>
     steps.filter((s) => s.kind === kind).length;
-  const problems = steps.filter((s) => s.kind !== "conflict" && s.problem !== undefined).length;
+  const problems = steps.filter((s) => problemOf(s) !== undefined).length;
   const counts =
     `${count("unchanged")} unchanged, ${count("skip")} skipped, ` +
     `${count("conflict")} conflicts, ${problems} problems`;
   return dryRun
-    ? `Dry run: ${count("copy")} to copy, ${counts}; nothing was written`
-    : `Summary: ${count("copy")} copied, ${counts}`;
+    ? `Dry run: ${count("copy")} to copy, ${count("refresh")} to refresh, ${counts}; nothing was written`
+    : `Summary: ${count("copy")} copied, ${count("refresh")} refreshed, ${counts}`;
 }

@@ -135,7 +135,7 @@ describe("flanneld migrate-etcd-v2 on a real etcd with the v2 API", () => {
     want("would copy").forEach((re, i) => assert.match(dryLines[i]!, re));
     assert.equal(
       dryLines[6],
-      "Dry run: 5 to copy, 0 unchanged, 1 skipped, 0 conflicts, 0 problems; nothing was written",
+      "Dry run: 5 to copy, 0 to refresh, 0 unchanged, 1 skipped, 0 conflicts, 0 problems; nothing was written",
     );
     assert.deepEqual(await v3Keys(etcd, prefix), [], "a dry run writes nothing");
 
@@ -143,7 +143,10 @@ describe("flanneld migrate-etcd-v2 on a real etcd with the v2 API", () => {
     assert.equal(first.code, 0, first.stderr);
     const out = lines(first.stdout);
     want("copied").forEach((re, i) => assert.match(out[i]!, re));
-    assert.equal(out[6], "Summary: 5 copied, 0 unchanged, 1 skipped, 0 conflicts, 0 problems");
+    assert.equal(
+      out[6],
+      "Summary: 5 copied, 0 refreshed, 0 unchanged, 1 skipped, 0 conflicts, 0 problems",
+    );
 
     const kvs = await v3Keys(etcd, prefix);
     const byKey = new Map(kvs.map((kv) => [kv.key, kv]));
@@ -194,7 +197,7 @@ describe("flanneld migrate-etcd-v2 on a real etcd with the v2 API", () => {
       `unchanged ${s}/172.33.68.0-24`,
       `unchanged ${s}/172.33.96.0-24`,
       `skipped ${s}/not-a-subnet: Invalid subnet key "not-a-subnet"`,
-      "Summary: 0 copied, 5 unchanged, 1 skipped, 0 conflicts, 0 problems",
+      "Summary: 0 copied, 0 refreshed, 5 unchanged, 1 skipped, 0 conflicts, 0 problems",
     ]);
     const dryAgain = await migrate([...args, "--dry-run"]);
     assert.equal(dryAgain.code, 0, dryAgain.stderr);
@@ -219,12 +222,67 @@ describe("flanneld migrate-etcd-v2 on a real etcd with the v2 API", () => {
       `conflict ${prefix}/config: v3 already holds a different config, kept: ${otherConfig}`,
       `copied ${s}/172.33.31.0-24 ttl=${/ttl=(\d+)s/.exec(r.stdout)?.[1]}s ${v017("172.17.8.102")}`,
       `conflict ${s}/172.33.68.0-24: v3 already holds ${taken} as a reservation, kept`,
-      "Summary: 1 copied, 0 unchanged, 0 skipped, 2 conflicts, 0 problems",
+      "Summary: 1 copied, 0 refreshed, 0 unchanged, 0 skipped, 2 conflicts, 0 problems",
     ]);
     const kvs = new Map((await v3Keys(etcd, prefix)).map((kv) => [kv.key, kv.value]));
     assert.equal(kvs.get(`${prefix}/config`), otherConfig);
     assert.equal(kvs.get(`${s}/172.33.68.0-24`), taken);
     assert.equal(kvs.get(`${s}/172.33.31.0-24`), v017("172.17.8.102"));
+  });
+
+  it("refreshes an earlier copy whose v2 lease an old daemon renewed, and nothing else", async () => {
+    const etcd = await startEtcd({ enableV2: true });
+    const prefix = uniquePrefix();
+    const s = `${prefix}/subnets`;
+    await v2ctl(etcd, false, "mk", `${prefix}/config`, CONFIG);
+    await v2ctl(etcd, false, "mk", "--ttl", "600", `${s}/172.33.68.0-24`, v017("172.17.8.101"));
+    await v2ctl(etcd, false, "mk", "--ttl", "600", `${s}/172.33.31.0-24`, v017("172.17.8.102"));
+    const args = [`--etcd-endpoints=${etcd.endpoint}`, `--etcd-prefix=${prefix}`];
+    assert.equal((await migrate(args)).code, 0);
+    const before = new Map((await v3Keys(etcd, prefix)).map((kv) => [kv.key, kv]));
+
+    // node1's v0.17 daemon renews its lease in v2 as it did every 23 h: same value, TTL 24 h.
+    await v2ctl(
+      etcd,
+      false,
+      "update",
+      "--ttl",
+      String(DAY),
+      `${s}/172.33.68.0-24`,
+      v017("172.17.8.101"),
+    );
+    const dry = await migrate([...args, "--dry-run"]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(
+      dry.stdout,
+      new RegExp(
+        `^would refresh ${esc(s)}/172\\.33\\.68\\.0-24 ttl=\\d+s \\(was \\d+s\\) ${esc(v017("172.17.8.101"))}$`,
+        "m",
+      ),
+    );
+    const r = await migrate(args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      lines(r.stdout).map((l) => l.replace(/ttl=\d+s \(was \d+s\)/, "ttl=Ts (was Ws)")),
+      [
+        `unchanged ${prefix}/config`,
+        `unchanged ${s}/172.33.31.0-24`,
+        `refreshed ${s}/172.33.68.0-24 ttl=Ts (was Ws) ${v017("172.17.8.101")}`,
+        "Summary: 0 copied, 1 refreshed, 2 unchanged, 0 skipped, 0 conflicts, 0 problems",
+      ],
+    );
+    const after = new Map((await v3Keys(etcd, prefix)).map((kv) => [kv.key, kv]));
+    const n1 = after.get(`${s}/172.33.68.0-24`)!;
+    assert.equal(n1.value, v017("172.17.8.101"));
+    assert.notEqual(n1.lease, before.get(`${s}/172.33.68.0-24`)!.lease, "on a new etcd lease");
+    const t = parseTimeToLive(await etcd.etcdctl("lease", "timetolive", leaseArg(n1.lease)));
+    assert.ok(t.granted > DAY - 30 && t.granted <= DAY, `granted ${t.granted}s`);
+    assert.deepEqual(after.get(`${s}/172.33.31.0-24`), before.get(`${s}/172.33.31.0-24`));
+
+    const revision = await etcd.revision();
+    const again = await migrate(args);
+    assert.match(again.stdout, /^Summary: 0 copied, 0 refreshed, 3 unchanged, /m);
+    assert.equal(await etcd.revision(), revision, "a refresh is not repeated");
   });
 
   it("reads and writes over TLS with a client certificate, flags taken from FLANNELD_ETCD_*", async () => {
@@ -240,7 +298,10 @@ describe("flanneld migrate-etcd-v2 on a real etcd with the v2 API", () => {
     };
     const r = await migrate([], env);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^Summary: 5 copied, 0 unchanged, 1 skipped, 0 conflicts, 0 problems$/m);
+    assert.match(
+      r.stdout,
+      /^Summary: 5 copied, 0 refreshed, 0 unchanged, 1 skipped, 0 conflicts, 0 problems$/m,
+    );
     assert.equal((await v3Keys(etcd, prefix)).length, 5);
 
     const wrongCa = await migrate([], { ...env, FLANNELD_ETCD_CAFILE: etcd.tls.otherCaFile });

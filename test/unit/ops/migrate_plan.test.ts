@@ -61,6 +61,8 @@ function brief(s: MigrationStep): string {
   switch (s.kind) {
     case "copy":
       return `copy ${key} ttl=${s.ttl}${s.problem !== undefined ? " problem" : ""}`;
+    case "refresh":
+      return `refresh ${key} ttl=${s.ttl} was=${s.v3Ttl} rev=${s.modRevision}`;
     case "unchanged":
       return `unchanged ${key}${s.problem !== undefined ? " problem" : ""}`;
     case "skip":
@@ -285,6 +287,42 @@ describe("planMigration()", () => {
     ]);
   });
 
+  describe("an earlier copy whose v2 lease was renewed since", () => {
+    const v2 = tree({ leases: [lease("172.33.68.0-24", old("172.17.8.101"), 86_400)] });
+    const key = `${P}/subnets/172.33.68.0-24`;
+    const at = (value: string, ttl: number): Map<string, V3Entry> =>
+      new Map([
+        [`${P}/config`, { value: CONFIG, reservation: false }],
+        [key, { value, reservation: false, ttl, modRevision: "41" }],
+      ]);
+
+    it("is refreshed to v2's TTL when v2 outlasts it by more than a minute", () => {
+      const steps = plan(v2, at(old("172.17.8.101"), 86_400 - 61));
+      assert.deepEqual(steps.map(brief), [
+        "unchanged config",
+        "refresh subnets/172.33.68.0-24 ttl=86400 was=86339 rev=41",
+      ]);
+      assert.equal(steps[1]!.kind === "refresh" && steps[1]!.value, old("172.17.8.101"));
+      assert.equal(hasTrouble(steps), false);
+    });
+
+    it("is unchanged within a minute (a plain re-run)", () => {
+      const steps = plan(v2, at(old("172.17.8.101"), 86_400 - 60));
+      assert.equal(brief(steps[1]!), "unchanged subnets/172.33.68.0-24");
+    });
+
+    it("is unchanged once a v3 daemon rewrote it, however short its TTL", () => {
+      const steps = plan(v2, at(renewed("172.17.8.101"), 100));
+      assert.equal(brief(steps[1]!), "unchanged subnets/172.33.68.0-24");
+    });
+
+    it("is unchanged when its TTL is unknown", () => {
+      const existing = at(old("172.17.8.101"), 0);
+      existing.set(key, { value: old("172.17.8.101"), reservation: false });
+      assert.equal(brief(plan(v2, existing)[1]!), "unchanged subnets/172.33.68.0-24");
+    });
+  });
+
   it("copies only what is missing after a partial run", () => {
     const v2 = tree({
       leases: [
@@ -320,6 +358,14 @@ describe("formatStep() and summarize()", () => {
     value: old("172.17.8.150"),
     ttl: 0,
   };
+  const refresh: MigrationStep = {
+    kind: "refresh",
+    key: `${P}/subnets/172.33.7.0-24`,
+    value: old("172.17.8.107"),
+    ttl: 86_400,
+    v3Ttl: 3000,
+    modRevision: "12",
+  };
   const steps: MigrationStep[] = [
     {
       kind: "copy",
@@ -330,6 +376,7 @@ describe("formatStep() and summarize()", () => {
     },
     copy,
     reservation,
+    refresh,
     { kind: "unchanged", key: `${P}/subnets/172.33.31.0-24` },
     { kind: "skip", key: `${P}/subnets/bad`, reason: 'Invalid subnet key "bad"' },
     {
@@ -347,6 +394,7 @@ describe("formatStep() and summarize()", () => {
         `problem ${P}/config: the daemon will refuse this config: x`,
         `copied ${P}/subnets/172.33.68.0-24 ttl=86000s {"PublicIP":"172.17.8.101","BackendType":"host-gw"}`,
         `copied ${P}/subnets/172.33.5.0-24 ttl=none {"PublicIP":"172.17.8.150","BackendType":"host-gw"}`,
+        `refreshed ${P}/subnets/172.33.7.0-24 ttl=86400s (was 3000s) {"PublicIP":"172.17.8.107","BackendType":"host-gw"}`,
         `unchanged ${P}/subnets/172.33.31.0-24`,
         `skipped ${P}/subnets/bad: Invalid subnet key "bad"`,
         `conflict ${P}/subnets/172.33.96.0-24: v3 already holds x with a TTL, kept`,
@@ -354,20 +402,23 @@ describe("formatStep() and summarize()", () => {
     );
   });
 
-  it('says "would copy" in a dry run', () => {
+  it('says "would copy" and "would refresh" in a dry run', () => {
     assert.deepEqual(formatStep(copy, true), [
       `would copy ${P}/subnets/172.33.68.0-24 ttl=86000s {"PublicIP":"172.17.8.101","BackendType":"host-gw"}`,
+    ]);
+    assert.deepEqual(formatStep(refresh, true), [
+      `would refresh ${P}/subnets/172.33.7.0-24 ttl=86400s (was 3000s) {"PublicIP":"172.17.8.107","BackendType":"host-gw"}`,
     ]);
   });
 
   it("counts each kind in the summary", () => {
     assert.equal(
       summarize(steps, false),
-      "Summary: 3 copied, 1 unchanged, 1 skipped, 1 conflicts, 1 problems",
+      "Summary: 3 copied, 1 refreshed, 1 unchanged, 1 skipped, 1 conflicts, 1 problems",
     );
     assert.equal(
       summarize(steps, true),
-      "Dry run: 3 to copy, 1 unchanged, 1 skipped, 1 conflicts, 1 problems; nothing was written",
+      "Dry run: 3 to copy, 1 to refresh, 1 unchanged, 1 skipped, 1 conflicts, 1 problems; nothing was written",
     );
   });
 });
