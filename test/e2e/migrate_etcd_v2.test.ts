@@ -59,7 +59,10 @@ describe("migrating a classic v2 cluster to v3", () => {
   it("copies the config and the three leases with their TTLs", () => {
     const r = c.run(c.nodes[1]!, migrateArgv, true);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^Summary: 4 copied, 0 refreshed, 0 unchanged, 0 skipped, 0 conflicts, 0 problems$/m);
+    assert.match(
+      r.stdout,
+      /^Summary: 4 copied, 0 refreshed, 0 unchanged, 0 skipped, 0 conflicts, 0 problems$/m,
+    );
     assert.equal(
       c.etcdctl(["get", `${CLASSIC_PREFIX}/config`, "--print-value-only"]).stdout.trim(),
       CLASSIC_CONFIG,
@@ -119,7 +122,10 @@ describe("migrating a classic v2 cluster to v3", () => {
   it("changes nothing when run again after the daemons renewed their leases", () => {
     const r = c.run(c.nodes[2]!, migrateArgv, true);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^Summary: 0 copied, 0 refreshed, 4 unchanged, 0 skipped, 0 conflicts, 0 problems$/m);
+    assert.match(
+      r.stdout,
+      /^Summary: 0 copied, 0 refreshed, 4 unchanged, 0 skipped, 0 conflicts, 0 problems$/m,
+    );
   });
 
   it("exits 0 on SIGTERM", async () => {
