@@ -5,6 +5,7 @@
  *   flanneld [flags]                 the daemon
  *   flanneld mk-docker-opts [...]    docker options from subnet.env
  *   flanneld self-check              can this executable run here?
+ *   flanneld migrate-etcd-v2 [...]   copy a v2-era cluster's keys to etcd v3
  *
  * Invoked through a link named `mk-docker-opts` (or `mk-docker-opts.sh`),
  * the executable behaves as `flanneld mk-docker-opts`.
@@ -40,6 +41,10 @@ async function main(argv: readonly string[]): Promise<number> {
   if (invokedAs.startsWith("mk-docker-opts") || argv[0] === "mk-docker-opts") {
     const { runMkDockerOpts } = await import("./ops/mk_docker_opts.js");
     return runMkDockerOpts(argv[0] === "mk-docker-opts" ? argv.slice(1) : argv);
+  }
+  if (argv[0] === "migrate-etcd-v2") {
+    const { runMigrateEtcdV2 } = await import("./ops/migrate_etcd_v2.js");
+    return runMigrateEtcdV2(argv.slice(1), process.env, shutdownSignal);
   }
   if (argv[0] === "self-check") {
     const { runSelfCheck } = await import("./ops/self_check.js");

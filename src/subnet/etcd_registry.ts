@@ -295,7 +295,7 @@ function isReservation(kv: IKeyValue): boolean {
 }
 
 /** The first key after every key that starts with `prefix` (etcd's range_end). */
-function prefixEnd(prefix: Buffer): Buffer {
+export function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix);
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i]! < 0xff) {
