@@ -162,6 +162,13 @@ export class Cluster {
     );
   }
 
+  /** Stops etcd (SIGTERM), waits `downMs`, and starts it again on the same data directory. */
+  async restartEtcd(downMs = 0): Promise<void> {
+    await this.etcd?.stop("SIGTERM");
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+    await this.#startEtcd();
+  }
+
   /** Runs etcdctl (API v3) in node1 against the cluster's etcd. */
   etcdctl(
     args: readonly string[],
