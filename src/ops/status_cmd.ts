@@ -10,7 +10,7 @@
  * "flanneld is not running (no answer on <socket>)") or answered badly;
  * 2 on bad usage.
  */
-import { describeError } from "../errors.js";
+import { describeError, isAbortError } from "../errors.js";
 import { DaemonNotRunningError, fetchStatus, statusSocketPath } from "./status_api.js";
 import { renderStatus } from "./status_text.js";
 
@@ -54,12 +54,13 @@ export function parseStatusArgs(
   return { subnetFile, json };
 }
 
-/** Runs the subcommand; returns the exit status. */
+/** Runs the subcommand; returns the exit status. `timeoutMs` is for tests. */
 export async function runStatus(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
   out: (text: string) => void = (t) => process.stdout.write(t),
   err: (text: string) => void = (t) => process.stderr.write(t),
+  timeoutMs = TIMEOUT_MS,
 ): Promise<number> {
   const args = parseStatusArgs(argv, env);
   if (args === "help") {
@@ -72,21 +73,20 @@ export async function runStatus(
   }
   const path = statusSocketPath(args.subnetFile);
   try {
-    const report = await fetchStatus(path, AbortSignal.timeout(TIMEOUT_MS));
+    const report = await fetchStatus(path, AbortSignal.timeout(timeoutMs));
     out(args.json ? JSON.stringify(report, null, 2) + "\n" : renderStatus(report, Date.now()));
     return 0;
   } catch (e) {
-    err(`${failureLine(e, path)}\n`);
+    err(`${failureLine(e, path, timeoutMs)}\n`);
     return 1;
   }
 }
 
-function failureLine(e: unknown, path: string): string {
+function failureLine(e: unknown, path: string, timeoutMs: number): string {
   if (e instanceof DaemonNotRunningError) return `flanneld is not running (no answer on ${path})`;
   const code = (e as NodeJS.ErrnoException).code;
-  if (e instanceof Error && e.name === "TimeoutError") {
-    return `flanneld did not answer on ${path} within ${TIMEOUT_MS / 1000}s`;
-  }
+  // http.request rejects an AbortError whose cause is the timeout signal's TimeoutError.
+  if (isAbortError(e)) return `flanneld did not answer on ${path} within ${timeoutMs / 1000}s`;
   if (code === "EACCES") return `flanneld status: permission denied on ${path} (run as root)`;
   return `flanneld status: ${describeError(e)}`;
 }

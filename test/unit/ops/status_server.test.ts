@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { DaemonState } from "../../../src/ops/daemon_state.js";
@@ -168,6 +169,30 @@ describe("flanneld status", () => {
     assert.equal(r.status, 1);
     assert.equal(r.out, "");
     assert.equal(r.err, `flanneld is not running (no answer on ${statusSocketPath(file)})\n`);
+  });
+
+  it("exits 1 naming the socket when the daemon does not answer in time", async () => {
+    const file = subnetFile();
+    const path = statusSocketPath(file);
+    mkdirSync(dirname(path), { recursive: true });
+    const held: Socket[] = [];
+    const mute = createServer((sock) => void held.push(sock)); // accepts, never answers
+    await new Promise<void>((r) => mute.listen(path, r));
+    try {
+      let err = "";
+      const status = await runStatus(
+        [`--subnet-file=${file}`],
+        {},
+        () => {},
+        (t) => (err += t),
+        200,
+      );
+      assert.equal(status, 1);
+      assert.equal(err, `flanneld did not answer on ${path} within 0.2s\n`);
+    } finally {
+      for (const sock of held) sock.destroy();
+      await new Promise<void>((r) => mute.close(() => r()));
+    }
   });
 
   it("exits 2 on bad usage, with the usage", async () => {
