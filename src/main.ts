@@ -6,6 +6,7 @@
  *   flanneld mk-docker-opts [...]    docker options from subnet.env
  *   flanneld self-check              can this executable run here?
  *   flanneld migrate-etcd-v2 [...]   copy a v2-era cluster's keys to etcd v3
+ *   flanneld status [--json]         what the running daemon reports
  *
  * Invoked through a link named `mk-docker-opts` (or `mk-docker-opts.sh`),
  * the executable behaves as `flanneld mk-docker-opts`.
@@ -49,6 +50,10 @@ async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === "self-check") {
     const { runSelfCheck } = await import("./ops/self_check.js");
     return runSelfCheck();
+  }
+  if (argv[0] === "status") {
+    const { runStatus } = await import("./ops/status_cmd.js");
+    return runStatus(argv.slice(1));
   }
 
   let parsed;

@@ -36,6 +36,20 @@ export interface EtcdClientOptions {
   password?: string;
 }
 
+/**
+ * What the etcd registry reports to its owner (status, metrics). Every
+ * member is optional and called synchronously; it must not throw.
+ */
+export interface EtcdEvents {
+  /**
+   * A request failed (not an abort, not "subnet taken" or "lease gone",
+   * which are answers), or a watch stream broke or was refused.
+   */
+  onEtcdError?(): void;
+  /** A watch stream answered again after a failure. */
+  onEtcdReconnect?(): void;
+}
+
 /** A connected (lazily: the first call dials) client and the endpoints to name in logs. */
 export interface EtcdConnection {
   readonly client: Etcd3;

@@ -93,7 +93,8 @@ export class Cluster {
       for (let i = 1; i <= (opts.nodes ?? 3); i++) {
         c.#addNode(i, opts.underlayPrefixLen ?? 24, opts.ipv6Underlay === true);
       }
-      await c.#startEtcd(opts.etcdV2 === true);
+      c.#etcdV2 = opts.etcdV2 === true;
+      await c.#startEtcd(c.#etcdV2);
       if (opts.config !== null) c.putConfig(opts.config ?? CLASSIC_CONFIG);
       return c;
     } catch (err) {
@@ -132,6 +133,9 @@ export class Cluster {
     this.nodes.push({ index: i, name: `node${i}`, ns, ip, runDir });
   }
 
+  /** etcd serves the v2 API too (ClusterOptions.etcdV2). */
+  #etcdV2 = false;
+
   async #startEtcd(enableV2: boolean): Promise<void> {
     const n1 = this.nodes[0]!;
     const data = join(this.lab.dir, "etcd");
@@ -163,6 +167,13 @@ export class Cluster {
       20_000,
       100,
     );
+  }
+
+  /** Stops etcd (SIGTERM), waits `downMs`, and starts it again on the same data directory. */
+  async restartEtcd(downMs = 0): Promise<void> {
+    await this.etcd?.stop("SIGTERM");
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+    await this.#startEtcd(this.#etcdV2);
   }
 
   /** Runs etcdctl (API v3) in node1 against the cluster's etcd. */
