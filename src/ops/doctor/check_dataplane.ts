@@ -1,0 +1,108 @@
+/**
+ * Data-plane drops. Userspace backends (udp, vxlan userspace) count every
+ * drop by reason (the packet core's verdicts and the host's own counters,
+ * src/dataplane/counters.ts); the status report carries them. Kernel vxlan
+ * and udp devices have the kernel's error counters (`ip -s link`).
+ * Counters add up since start: a non-zero one is worth a look, a growing
+ * one (run the doctor twice) is a problem.
+ */
+import type { DirectionCounters } from "../../dataplane/counters.js";
+import type { NodeContext } from "./context.js";
+import type { DoctorFacts } from "./facts.js";
+import { ok, skip, warn, type CheckResult } from "./result.js";
+
+/** Why the packet core drops a packet, by verdict name (assembly/status.ts). */
+export const VERDICT_REASONS: Readonly<Record<string, string>> = {
+  short: "shorter than its headers",
+  version: "not IPv4",
+  ihl: "bad IPv4 header length",
+  length: "bad IPv4 total length",
+  ttl: "TTL ran out (a routing loop?)",
+  no_route:
+    "destination in no node's subnet (a deleted node, or a pod addressing a subnet nobody holds)",
+  vxlan_flags: "VXLAN header without the I flag",
+  vxlan_vni: "another VNI (two clusters on one port?)",
+  ethertype: "inner frame of a type other than IPv4/ARP",
+  mac: "inner frame not for our VTEP MAC (a peer with our old MAC: stale neighbour/FDB there)",
+  checksum: "bad checksum",
+  source:
+    "datagram from an address that is no peer's PublicIP (a lease not seen yet, or NAT between nodes)",
+  buffer: "internal buffer error (a bug: please report it)",
+  no_peer: "peer without a VTEP MAC",
+};
+
+/** Verdicts that are not drops. */
+const PASS = new Set(["send", "to_tun", "reply", "neigh"]);
+
+/** Host-side drop counters and what they mean. */
+const HOST_REASONS: ReadonlyArray<[keyof DirectionCounters, string, string]> = [
+  ["sendDrops", "send_failed", "the socket or device refused the packet (buffers full under load)"],
+  ["sourceDrops", "unknown_source", "datagram from an address that is no peer's PublicIP"],
+  ["truncated", "truncated", "datagram larger than the receive buffer (a peer with a larger MTU?)"],
+  ["offloadErrors", "offload_error", "segmentation/coalescing failed"],
+  ["neighDrops", "arp_unanswered", "ARP not for our VTEP address"],
+  ["syscallErrors", "syscall_error", "a system call failed"],
+];
+
+export function checkDataplane(f: Omit<DoctorFacts, "pings">, ctx: NodeContext): CheckResult[] {
+  const report = f.daemon.state === "running" ? f.daemon.report : undefined;
+  const out: CheckResult[] = [];
+  if (report?.dataplane !== undefined) {
+    const drops: string[] = [];
+    const data: Record<string, number> = {};
+    for (const dir of ["tx", "rx"] as const) {
+      const d = report.dataplane[dir];
+      for (const [verdict, v] of Object.entries(d.verdicts)) {
+        if (PASS.has(verdict) || v.packets === 0) continue;
+        data[`${dir}_${verdict}`] = v.packets;
+        drops.push(
+          `${dir} ${verdict} ${v.packets}: ${VERDICT_REASONS[verdict] ?? "see assembly/status.ts"}`,
+        );
+      }
+      for (const [field, name, why] of HOST_REASONS) {
+        const n = d[field] as number;
+        if (n === 0) continue;
+        data[`${dir}_${name}`] = n;
+        drops.push(`${dir} ${name} ${n}: ${why}`);
+      }
+    }
+    const moved = `${report.dataplane.tx.writes} sent, ${report.dataplane.rx.writes} delivered`;
+    out.push(
+      drops.length === 0
+        ? ok("dataplane", "drops", `none since start (${moved})`, { data })
+        : warn("dataplane", "drops", `since start (${moved}): ${drops.join("; ")}`, {
+            fix: "Counters add up since the daemon started: run the doctor again to see which grow; `/metrics` (with --healthz-port) has them too",
+            data,
+          }),
+    );
+  } else if (report !== undefined && (ctx.backend === "udp" || ctx.userspace)) {
+    out.push(skip("dataplane", "drops", "the daemon's report has no data-plane counters"));
+  }
+  if (f.kernel.ok) {
+    for (const name of ctx.devices) {
+      const dev = f.kernel.value.links.find((l) => l.name === name);
+      const s = dev?.stats;
+      if (s === undefined) continue;
+      const text = `tx errors ${s.txErrors}, tx dropped ${s.txDropped}, rx errors ${s.rxErrors}, rx dropped ${s.rxDropped}`;
+      const data = { ...s };
+      out.push(
+        s.txErrors + s.txDropped + s.rxErrors > 0
+          ? warn("dataplane", `${name} counters`, text, {
+              fix: `Transmit errors on ${name} usually mean packets to a peer without neighbour/FDB entries (see routes); \`ip -s link show ${name}\` shows whether they grow`,
+              data,
+            })
+          : ok("dataplane", `${name} counters`, text, { data }),
+      );
+    }
+  }
+  if (out.length === 0) {
+    const why =
+      ctx.backend === "host-gw"
+        ? "host-gw: packets are forwarded by the kernel only; flanneld has no drop counters"
+        : report === undefined
+          ? "the daemon is not running"
+          : "no device and no data-plane counters";
+    out.push(skip("dataplane", "drops", why));
+  }
+  return out;
+}
