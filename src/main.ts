@@ -5,6 +5,7 @@
  *   flanneld [flags]                 the daemon
  *   flanneld mk-docker-opts [...]    docker options from subnet.env
  *   flanneld self-check              can this executable run here?
+ *   flanneld doctor [...]            what is wrong with flannel on this node?
  *
  * Invoked through a link named `mk-docker-opts` (or `mk-docker-opts.sh`),
  * the executable behaves as `flanneld mk-docker-opts`.
@@ -44,6 +45,10 @@ async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === "self-check") {
     const { runSelfCheck } = await import("./ops/self_check.js");
     return runSelfCheck();
+  }
+  if (argv[0] === "doctor") {
+    const { runDoctor } = await import("./ops/doctor/doctor.js");
+    return runDoctor(argv.slice(1));
   }
 
   let parsed;
