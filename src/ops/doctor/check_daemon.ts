@@ -24,10 +24,25 @@ const JOURNAL = "`journalctl -u flanneld -e` says why";
 
 export function checkDaemon(f: Pick<DoctorFacts, "daemon" | "now" | "settings">): CheckResult[] {
   const d = f.daemon;
+  if (d.state === "not-running" && d.pids.length > 0) {
+    const pids = d.pids.join(", ");
+    return [
+      warn(
+        "daemon",
+        "daemon",
+        `flanneld runs here (pid ${pids}) but does not answer on its status socket (${d.why})`,
+        {
+          fix: "A daemon without the status API (upstream's flanneld, an older flanneld-ts), or one with another --subnet-file: give the doctor the daemon's flags; the checks below use etcd, subnet.env and the kernel",
+          data: { pids },
+        },
+      ),
+      skip("daemon", "lease", "the daemon's report is not available (etcd's view is under etcd)"),
+    ];
+  }
   if (d.state === "not-running") {
     return [
       fail("daemon", "daemon", `not running (${d.why})`, {
-        fix: `Start it: \`systemctl start flanneld\`; ${JOURNAL} it stopped. The checks below use etcd, subnet.env and the kernel only.`,
+        fix: `Start it: \`systemctl start flanneld\`; ${JOURNAL} it stopped. The checks below use etcd, subnet.env and the kernel only`,
       }),
       skip("daemon", "lease", "the daemon is not running (etcd's view is under etcd)"),
     ];

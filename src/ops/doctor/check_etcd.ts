@@ -5,6 +5,7 @@
  */
 import { formatIP4Net } from "../../ip/ip4.js";
 import { formatIP6Net } from "../../ip/ip6.js";
+import { formatDuration } from "./check_daemon.js";
 import { addrOf, firstHostCidr, sameNet, type NodeContext } from "./context.js";
 import type { DoctorFacts, EtcdFacts, LeaseView } from "./facts.js";
 import { fail, ok, skip, warn, type CheckResult } from "./result.js";
@@ -116,12 +117,20 @@ function checkOwnLease(
       ),
     );
   } else {
-    const kind = held.reservation ? "a reservation" : "held with a TTL";
+    const ttl = f.ownLeaseTtl;
+    const kind =
+      held.reservation || (ttl.ok && ttl.value === null)
+        ? "a reservation (never expires)"
+        : ttl.ok && ttl.value !== null
+          ? `expires in ${formatDuration(ttl.value * 1000)}`
+          : "held with a TTL";
+    const data = { key: key(held), ttlSeconds: ttl.ok ? ttl.value : null };
     out.push(
       ok(
         "etcd",
         "lease in etcd",
         `${key(held)}: PublicIP ${held.publicIP}, ${held.backendType || "udp"}, ${kind}`,
+        { data },
       ),
     );
   }

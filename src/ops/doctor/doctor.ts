@@ -33,6 +33,7 @@ import {
   type DoctorFacts,
   type DoctorSettings,
   type Fact,
+  type FirewallFacts,
   type PingResult,
   type SubnetEnvFacts,
 } from "./facts.js";
@@ -40,6 +41,7 @@ import { gatherDaemon } from "./gather_status.js";
 import { gatherEtcd } from "./gather_etcd.js";
 import { gatherFirewall } from "./gather_firewall.js";
 import { gatherKernel } from "./gather_kernel.js";
+import { gatherLeaseTtl } from "./gather_ttl.js";
 import { pingAll } from "./ping.js";
 import { buildReport, formatText } from "./report.js";
 import { fail, type CheckResult, type Group } from "./result.js";
@@ -76,26 +78,36 @@ export async function gather(args: DoctorArgs): Promise<{ facts: DoctorFacts; ct
     publicIP: o.publicIP,
     renewMarginMinutes: o.subnetLeaseRenewMargin,
   };
+  const etcdOpts = {
+    endpoints: [...o.etcdEndpoints],
+    caFile: o.etcdCafile,
+    certFile: o.etcdCertfile,
+    keyFile: o.etcdKeyfile,
+    username: o.etcdUsername,
+    password: o.etcdPassword,
+  };
   const [daemon, subnetEnv, etcd, kernel] = await Promise.all([
     gatherDaemon(o.subnetFile, timeoutMs),
     readSubnetEnv(o.subnetFile),
-    gatherEtcd(
-      {
-        endpoints: [...o.etcdEndpoints],
-        prefix: o.etcdPrefix,
-        caFile: o.etcdCafile,
-        certFile: o.etcdCertfile,
-        keyFile: o.etcdKeyfile,
-        username: o.etcdUsername,
-        password: o.etcdPassword,
-      },
-      timeoutMs,
-    ),
+    gatherEtcd({ ...etcdOpts, prefix: o.etcdPrefix }, timeoutMs),
     attempt("the kernel's links and routes", gatherKernel),
   ]);
-  const base = { now: Date.now(), settings, daemon, subnetEnv, etcd, kernel };
-  const firstCtx = nodeContext({ ...base, firewall: lack("not gathered yet") });
-  const [firewall, pings] = await Promise.all([
+  const first = {
+    now: Date.now(),
+    settings,
+    daemon,
+    subnetEnv,
+    etcd,
+    kernel,
+    ownLeaseTtl: lack<number | null>("not asked"),
+    firewall: lack<FirewallFacts>("not gathered yet"),
+  };
+  const firstCtx = nodeContext(first);
+  const own = firstCtx.own;
+  const [ownLeaseTtl, firewall, pings] = await Promise.all([
+    own !== undefined && etcd.ok
+      ? gatherLeaseTtl(etcdOpts, `${etcd.value.prefix}/subnets/${own.key}`, timeoutMs)
+      : Promise.resolve(lack<number | null>("our lease is not in etcd")),
     attempt("the firewall", () =>
       gatherFirewall({ ipv6: firstCtx.enableIPv6, nftables: firstCtx.nftables }, timeoutMs),
     ),
@@ -109,7 +121,7 @@ export async function gather(args: DoctorArgs): Promise<{ facts: DoctorFacts; ct
           pingAll(pingTargets(firstCtx), args.pingCount, args.timeoutS),
         ),
   ]);
-  const facts: DoctorFacts = { ...base, firewall, pings };
+  const facts: DoctorFacts = { ...first, ownLeaseTtl, firewall, pings };
   return { facts, ctx: nodeContext(facts) };
 }
 

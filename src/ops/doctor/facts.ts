@@ -23,8 +23,12 @@ export const lack = <T>(why: string): Fact<T> => ({ ok: false, why });
 /** The daemon's answer on its status socket. */
 export type DaemonFact =
   | { readonly state: "running"; readonly report: StatusReport }
-  /** No daemon answers (socket absent or refusing). */
-  | { readonly state: "not-running"; readonly why: string }
+  /**
+   * No daemon answers (socket absent or refusing). `pids`: flanneld
+   * processes in this network namespace all the same (a version without
+   * the status API, or another --subnet-file).
+   */
+  | { readonly state: "not-running"; readonly why: string; readonly pids: readonly number[] }
   /** Something answers but not usefully (timeout, bad reply). */
   | { readonly state: "error"; readonly why: string };
 
@@ -173,6 +177,8 @@ export interface DoctorFacts {
   readonly daemon: DaemonFact;
   readonly subnetEnv: Fact<SubnetEnvFacts>;
   readonly etcd: Fact<EtcdFacts>;
+  /** Seconds until our lease key expires in etcd; null for a reservation. */
+  readonly ownLeaseTtl: Fact<number | null>;
   readonly kernel: Fact<KernelFacts>;
   readonly firewall: Fact<FirewallFacts>;
   readonly pings: Fact<readonly PingResult[]>;
