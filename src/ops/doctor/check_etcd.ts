@@ -65,9 +65,15 @@ function checkConfig(e: EtcdFacts): CheckResult {
   return ok("etcd", "network config", parts.join(", "));
 }
 
-/** True when `ip` is one of this host's addresses, or the daemon's or --public-ip's PublicIP. */
-function isOurAddress(f: Omit<DoctorFacts, "pings">, ctx: NodeContext, ip: string): boolean {
-  if (ip === ctx.publicIP || ip === f.settings.publicIP) return true;
+/**
+ * True when `ip` is one of this host's addresses, or the daemon's or
+ * --public-ip's PublicIP (never our lease's own PublicIP: that is what is
+ * being checked).
+ */
+function isOurAddress(f: Omit<DoctorFacts, "pings">, ip: string): boolean {
+  const report = f.daemon.state === "running" ? f.daemon.report : undefined;
+  if (ip === report?.lease?.publicIP || ip === report?.iface?.publicIP) return true;
+  if (ip === f.settings.publicIP) return true;
   if (!f.kernel.ok) return false;
   return f.kernel.value.links.some((l) => l.addresses.some((a) => addrOf(a) === ip));
 }
@@ -77,7 +83,7 @@ function checkOwnLease(
   ctx: NodeContext,
   e: EtcdFacts,
 ): CheckResult[] {
-  const mine = e.leases.filter((l) => isOurAddress(f, ctx, l.publicIP));
+  const mine = e.leases.filter((l) => isOurAddress(f, l.publicIP));
   if (ctx.subnet === undefined) {
     return [
       skip(
@@ -105,7 +111,7 @@ function checkOwnLease(
         },
       ),
     );
-  } else if (!isOurAddress(f, ctx, held.publicIP)) {
+  } else if (!isOurAddress(f, held.publicIP)) {
     out.push(
       fail(
         "etcd",

@@ -105,7 +105,7 @@ function checkForward(fam: FamilyView, ctx: NodeContext, path: ForwardPath): Che
   const certain = path.blockers.find((b) => b.certain);
   if (certain !== undefined) {
     const before =
-      path.flannelJump !== undefined
+      path.flannelJump !== undefined && path.flannelJump > certain.position
         ? "before flannel's FLANNEL-FWD jump"
         : "and nothing accepts it first";
     return fail(

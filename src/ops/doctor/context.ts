@@ -109,16 +109,21 @@ export function nodeContext(f: Omit<DoctorFacts, "pings">): NodeContext {
     own = leases.find((l) => holding(l.publicIP) !== undefined);
     subnet = tryNet4(own?.subnet);
   }
-  const publicIP =
+  // Our PublicIP: the daemon's, else --public-ip, else our lease's when it is an address of
+  // this host (a lease of another node's for our subnet must not make us that node), else the
+  // external interface's address.
+  const ownIP = own !== undefined && holding(own.publicIP) !== undefined ? own.publicIP : undefined;
+  let publicIP =
     report?.lease?.publicIP ??
     report?.iface?.publicIP ??
-    own?.publicIP ??
-    (f.settings.publicIP !== "" ? f.settings.publicIP : undefined);
+    (f.settings.publicIP !== "" ? f.settings.publicIP : undefined) ??
+    ownIP;
   if (ext === undefined && publicIP !== undefined) ext = holding(publicIP);
   if (ext === undefined && f.kernel.ok) {
     const dflt = f.kernel.value.routes.find((r) => r.family === 4 && r.dst === "0.0.0.0/0");
     ext = links.find((l) => l.name === dflt?.dev);
   }
+  publicIP ??= ext?.addresses.map(addrOf).find((a) => !a.includes(":"));
   const ipv6Subnet = tryNet6(report?.lease?.ipv6Subnet) ?? tryNet6(env["FLANNEL_IPV6_SUBNET"]);
 
   // Backend: the daemon's; else --backend; else the config's; else our lease's type.

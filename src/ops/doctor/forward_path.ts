@@ -132,50 +132,29 @@ export function forwardPath(filter: SavedTable | undefined, network: string): Fo
     fwd.some((r) => acceptsAll(matchesOf(r.words), network) && r.words.includes("-d"));
   const rules = chainRules(tables, "filter", "FORWARD");
   const blockers: Blocker[] = [];
-  let flannelJump: number | undefined;
+  const jumpAt = rules.findIndex((r) => matchesOf(r.words).target === FORWARD_CHAIN);
+  const done = (acceptedBy?: ForwardPath["acceptedBy"]): ForwardPath => ({
+    policy,
+    ...(acceptedBy !== undefined ? { acceptedBy } : {}),
+    blockers,
+    ...(jumpAt >= 0 ? { flannelJump: jumpAt + 1 } : {}),
+    flannelChainComplete,
+  });
   for (const [i, rule] of rules.entries()) {
     const m = matchesOf(rule.words);
     const position = i + 1;
     if (m.target === FORWARD_CHAIN) {
-      flannelJump ??= position;
-      if (flannelChainComplete && m.addrs.length === 0 && m.other.length === 0) {
-        return {
-          policy,
-          acceptedBy: { rule, position },
-          blockers,
-          flannelJump,
-          flannelChainComplete,
-        };
-      }
+      const unconditional = m.addrs.length === 0 && m.other.length === 0;
+      if (flannelChainComplete && unconditional) return done({ rule, position });
       continue;
     }
-    if (acceptsAll(m, network)) {
-      return {
-        policy,
-        acceptedBy: { rule, position },
-        blockers,
-        ...(flannelJump !== undefined ? { flannelJump } : {}),
-        flannelChainComplete,
-      };
-    }
+    if (acceptsAll(m, network)) return done({ rule, position });
     if ((m.target === "DROP" || m.target === "REJECT") && !m.invalidOnly && canMatch(m, network)) {
       const certain = m.other.length === 0;
       blockers.push({ rule, position, certain });
       // Nothing after a rule that drops all of it sees pod traffic.
-      if (certain) {
-        return {
-          policy,
-          blockers,
-          ...(flannelJump !== undefined ? { flannelJump } : {}),
-          flannelChainComplete,
-        };
-      }
+      if (certain) return done();
     }
   }
-  return {
-    policy,
-    blockers,
-    ...(flannelJump !== undefined ? { flannelJump } : {}),
-    flannelChainComplete,
-  };
+  return done();
 }
