@@ -27,7 +27,7 @@ function lossPct(p: PingResult): number {
 
 function describe(p: PingResult): string {
   const what = p.role === "underlay" ? `node ${p.target}` : `gateway ${p.target}`;
-  const avg = p.avgMs !== undefined ? `, avg ${p.avgMs.toFixed(2)} ms` : "";
+  const avg = p.avgMs !== undefined && p.received > 0 ? `, avg ${p.avgMs.toFixed(2)} ms` : "";
   return `${what} ${lossPct(p)}% loss${avg}`;
 }
 
