@@ -2,13 +2,17 @@
  * The daemon: wiring and lifecycle under one AbortSignal, in upstream's
  * observable start-up order (spec §7.2):
  *
- *   options logged → registry → health server → network config (retried
+ *   options logged → status socket → registry → health server → network config (retried
  *   every second, each distinct problem logged once) → external interface →
  *   backend + lease → firewall rules → blackhole route loop → subnet.env → backend run (lease
  *   watch) → sd_notify READY=1 → lease renewal until the signal aborts.
  *
  * run() resolves with the process exit status after everything it started
  * has stopped: 0 after SIGTERM/SIGINT, 1 on a fatal condition.
+ *
+ * One DaemonState (ops/daemon_state.ts) records what the daemon learns and
+ * what its parts report through their event hooks; the status socket
+ * (`flanneld status`) and `/metrics` both read it.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { lookupBackend } from "./backend/registry.js";
@@ -27,9 +31,13 @@ import { logger, redactUrl } from "./log.js";
 import { LinuxNetlink, type Netlink } from "./netlink/netlink.js";
 import { FLAGS } from "./cli/flags.js";
 import type { Options } from "./cli/options.js";
+import { DaemonState } from "./ops/daemon_state.js";
 import { startHealthServer, type HealthServer } from "./ops/health.js";
-import { dataPlaneMetrics } from "./ops/metrics.js";
+import { createMetrics, type DaemonMetrics } from "./ops/metrics.js";
 import { sdNotify } from "./ops/sd_notify.js";
+import { statusSocketPath } from "./ops/status_api.js";
+import { AnotherDaemonError, startStatusServer, type StatusServer } from "./ops/status_server.js";
+import { versionLine } from "./version.js";
 import { EtcdRegistry } from "./subnet/etcd_registry.js";
 import { LeaseManager } from "./subnet/lease_manager.js";
 import type { Registry } from "./subnet/registry.js";
@@ -178,6 +186,27 @@ export function withBackendOverride(config: NetworkConfig, override: string): Ne
   return { ...config, backendType: type, backend, backendDefaulted: false };
 }
 
+/**
+ * Starts the status socket beside the subnet file. Another live daemon
+ * there is fatal; any other failure only costs `flanneld status` (logged).
+ */
+async function serveStatus(
+  subnetFile: string,
+  state: DaemonState,
+  signal: AbortSignal,
+): Promise<StatusServer | undefined> {
+  const path = statusSocketPath(subnetFile);
+  try {
+    const server = await startStatusServer(path, () => state.report(), signal);
+    log.v(1, "Status API listening", { path });
+    return server;
+  } catch (err) {
+    if (err instanceof AnotherDaemonError) throw new FatalError(err.message, { cause: err });
+    log.error(`${describeError(err)} (flanneld status will not answer)`);
+    return undefined;
+  }
+}
+
 /** Runs until `signal` aborts; returns the exit status. */
 export async function runDaemon(o: Options, signal: AbortSignal): Promise<number> {
   log.info(describeOptions(o));
@@ -187,10 +216,24 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
   let registry: Registry | undefined;
   let netlink: Netlink | undefined;
   let health: HealthServer | undefined;
+  let statusServer: StatusServer | undefined;
   let status = 0;
+  const state = new DaemonState({
+    version: versionLine(),
+    pid: process.pid,
+    startedAt: new Date(),
+    etcdEndpoints: o.etcdEndpoints,
+    etcdPrefix: o.etcdPrefix,
+    subnetFile: o.subnetFile,
+    ipMasq: o.ipMasq,
+    forwardRules: o.iptablesForwardRules,
+    ...(o.healthzPort > 0 ? { health: { ip: o.healthzIP, port: o.healthzPort } } : {}),
+  });
   try {
     checkSupport(o);
+    statusServer = await serveStatus(o.subnetFile, state, stop);
     registry = await EtcdRegistry.open({
+      events: state,
       endpoints: [...o.etcdEndpoints],
       prefix: o.etcdPrefix,
       ...(o.etcdCafile !== "" ? { caFile: o.etcdCafile } : {}),
@@ -200,11 +243,15 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
       ...(o.etcdPassword !== "" ? { password: o.etcdPassword } : {}),
     });
     log.info("Installing signal handlers");
+    let metrics: DaemonMetrics | undefined;
     if (o.healthzPort > 0) {
       health = await startHealthServer(o.healthzIP, o.healthzPort);
+      metrics = createMetrics(state, { processMetrics: true });
+      health.setMetrics(metrics.text);
       log.info("Health server listening", { address: `${o.healthzIP}:${o.healthzPort}` });
     }
     const config = withBackendOverride(await waitForConfig(registry, stop), o.backend);
+    state.setConfig(config);
     log.info(`Found network config - Backend type: ${config.backendType}`);
     const factory = lookupBackend(config.backendType);
     if (factory instanceof Error) throw new FatalError(factory.message);
@@ -219,6 +266,7 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
       `Using interface with name ${ext.link.name} and address ${formatIP4(ext.ifaceAddr)}`,
       describeInterface(ext),
     );
+    state.setInterface(ext);
     log.info(
       o.publicIP !== ""
         ? `Using ${o.publicIP} as external address`
@@ -232,13 +280,17 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
       );
     }
 
-    const leases = new LeaseManager(registry, { renewMarginMs: o.subnetLeaseRenewMargin * 60_000 });
+    const leases = new LeaseManager(registry, {
+      renewMarginMs: o.subnetLeaseRenewMargin * 60_000,
+      events: state,
+    });
     const prev = await previousSubnets(o.subnetFile);
     const backend = factory({
       ext,
       netlink,
       registry,
       leases,
+      events: state,
       ...(prev.subnet !== undefined ? { previousSubnet: prev.subnet } : {}),
       ...(prev.ipv6Subnet !== undefined ? { previousIPv6Subnet: prev.ipv6Subnet } : {}),
     });
@@ -255,7 +307,11 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
       }
     }
     const lease = network.lease;
-    tasks.push(...(await startFirewall(o, config, lease, stop)));
+    state.setNetwork(network);
+    if (network.counters !== undefined && metrics !== undefined) {
+      metrics.addDataPlane(network.counters.bind(network));
+    }
+    tasks.push(...(await startFirewall(o, config, lease, stop, state.onFirewallRepair)));
     if (o.ipBlackholeRoute) {
       tasks.push(keepBlackholeRoute(netlink, lease.subnet, o.iptablesResync * 1000, stop));
       if (lease.ipv6Subnet !== undefined) {
@@ -278,15 +334,12 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
         mtu: network.mtu,
       });
       health?.setReady();
+      state.setReady();
     } catch (err) {
       log.error(`Failed to write subnet file: ${describeError(err)}`, { path: o.subnetFile });
     }
     log.info("Running backend.");
     const net = network;
-    if (net.counters !== undefined && health !== undefined) {
-      const counters = net.counters.bind(net);
-      health.setMetrics(() => dataPlaneMetrics(counters()));
-    }
     tasks.push(
       net.run(stop).catch((err: unknown) => {
         log.error(`Backend stopped: ${describeError(err)}`);
@@ -315,6 +368,7 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
     log.info("Waiting for all goroutines to exit");
     await Promise.allSettled(tasks);
     await health?.close();
+    await statusServer?.closed;
     await registry?.close().catch(() => {});
     netlink?.close();
     if (status === 0) log.info("Exiting cleanly...");

@@ -5,6 +5,8 @@
  *   flanneld [flags]                 the daemon
  *   flanneld mk-docker-opts [...]    docker options from subnet.env
  *   flanneld self-check              can this executable run here?
+ *   flanneld migrate-etcd-v2 [...]   copy a v2-era cluster's keys to etcd v3
+ *   flanneld status [--json]         what the running daemon reports
  *   flanneld doctor [...]            what is wrong with flannel on this node?
  *
  * Invoked through a link named `mk-docker-opts` (or `mk-docker-opts.sh`),
@@ -42,9 +44,17 @@ async function main(argv: readonly string[]): Promise<number> {
     const { runMkDockerOpts } = await import("./ops/mk_docker_opts.js");
     return runMkDockerOpts(argv[0] === "mk-docker-opts" ? argv.slice(1) : argv);
   }
+  if (argv[0] === "migrate-etcd-v2") {
+    const { runMigrateEtcdV2 } = await import("./ops/migrate_etcd_v2.js");
+    return runMigrateEtcdV2(argv.slice(1), process.env, shutdownSignal);
+  }
   if (argv[0] === "self-check") {
     const { runSelfCheck } = await import("./ops/self_check.js");
     return runSelfCheck();
+  }
+  if (argv[0] === "status") {
+    const { runStatus } = await import("./ops/status_cmd.js");
+    return runStatus(argv.slice(1));
   }
   if (argv[0] === "doctor") {
     const { runDoctor } = await import("./ops/doctor/doctor.js");

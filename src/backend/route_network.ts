@@ -11,6 +11,10 @@
  * A route that fails to install stays wanted, so the check retries it: no
  * lease ever ends up without its route while the daemon runs. Batches and
  * checks are serialised; within a batch, kernel calls run concurrently.
+ *
+ * For status and metrics, `peers()` tells each remote lease's route state
+ * (ok, failed with the error, ignored with the reason) and the optional
+ * `events` hear of every check and of every route a check re-added.
  */
 import { describeError } from "../errors.js";
 import { formatIP4Net } from "../ip/ip4.js";
@@ -18,6 +22,9 @@ import { logger } from "../log.js";
 import { ignoreNetlink, MAIN_TABLE, NetlinkError, type Netlink } from "../netlink/netlink.js";
 import type { Lease } from "../subnet/lease.js";
 import type { LeaseChange } from "../subnet/lease_watcher.js";
+import type { PeerStatus } from "../ops/status_api.js";
+import type { FamilyLabel, NetworkEvents } from "./backend.js";
+import { bySubnet, otherTypeReason, peerStatus } from "./peers.js";
 import { IPV4, sameMetric, type Addr, type IpFamily, type RouteOf } from "./ip_family.js";
 import { repeatEvery, SerialQueue } from "./reconcile.js";
 
@@ -37,6 +44,8 @@ export interface RouteNetworkOptions<A extends Addr> {
   /** The family of the routes; IPv4 when absent. */
   readonly family?: IpFamily<A>;
   readonly checkPeriodMs?: number;
+  /** Told of each check and each route it re-added. */
+  readonly events?: NetworkEvents;
 }
 
 async function forEachLimit<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
@@ -54,6 +63,10 @@ export class RouteNetwork<A extends Addr = number> {
   /** Routes we want, by the lease's (IPv4) subnet. */
   readonly #wanted = new Map<string, RouteOf<A>>();
   readonly #ignored = new Set<string>();
+  /** Every remote lease as last added (any backend type), by its IPv4 subnet. */
+  readonly #remote = new Map<string, Lease>();
+  /** Wanted routes whose last add failed, with the error: retried by the check. */
+  readonly #failed = new Map<string, string>();
   readonly #queue = new SerialQueue();
 
   constructor(nl: Netlink, opts: RouteNetworkOptions<A>) {
@@ -65,6 +78,29 @@ export class RouteNetwork<A extends Addr = number> {
   /** Routes currently wanted (for status and tests). */
   wanted(): RouteOf<A>[] {
     return [...this.#wanted.values()];
+  }
+
+  /**
+   * Each remote lease with its route state: "ok" (route installed),
+   * "failed" (the last add failed; the check retries), "ignored" (another
+   * backend type). Leases with nothing of this family are left out.
+   */
+  peers(): PeerStatus[] {
+    const out: PeerStatus[] = [];
+    for (const [key, lease] of this.#remote) {
+      const type = lease.attrs.backendType;
+      if (type !== this.#opts.backendType) {
+        out.push(peerStatus(lease, "ignored", otherTypeReason(type, this.#opts.backendType)));
+      } else if (this.#wanted.has(key)) {
+        const why = this.#failed.get(key);
+        out.push(why === undefined ? peerStatus(lease, "ok") : peerStatus(lease, "failed", why));
+      }
+    }
+    return out.sort(bySubnet);
+  }
+
+  #label(): FamilyLabel {
+    return this.#family.name === "IPv6" ? "ipv6" : "ipv4";
   }
 
   #dstKey(r: RouteOf<A>): string {
@@ -95,6 +131,8 @@ export class RouteNetwork<A extends Addr = number> {
     for (const c of changes) {
       const key = formatIP4Net(c.lease.subnet);
       if (!before.has(key)) before.set(key, this.#wanted.get(key));
+      if (c.type === "added") this.#remote.set(key, c.lease);
+      else this.#remote.delete(key);
       const ours = c.lease.attrs.backendType === this.#opts.backendType;
       if (c.type === "added" && !ours && !this.#ignored.has(key)) {
         this.#ignored.add(key);
@@ -111,21 +149,22 @@ export class RouteNetwork<A extends Addr = number> {
         this.#wanted.set(key, route);
       } else {
         this.#wanted.delete(key);
+        this.#failed.delete(key);
       }
     }
     const toDel: RouteOf<A>[] = [];
-    const toAdd: RouteOf<A>[] = [];
+    const toAdd: [string, RouteOf<A>][] = [];
     for (const [key, old] of before) {
       const now = this.#wanted.get(key);
       // #ensure replaces a route to the same destination via another gateway,
       // and re-adds an unchanged one that someone deleted.
-      if (now !== undefined) toAdd.push(now);
+      if (now !== undefined) toAdd.push([key, now]);
       else if (old !== undefined) toDel.push(old);
     }
     await forEachLimit(toDel, (r) => this.#delete(r));
     if (toAdd.length === 0) return;
     const table = await this.#table();
-    await forEachLimit(toAdd, (r) => this.#ensure(r, table, false));
+    await forEachLimit(toAdd, ([key, r]) => this.#ensure(key, r, table, false));
   }
 
   async #table(): Promise<Map<string, RouteOf<A>[]>> {
@@ -139,14 +178,19 @@ export class RouteNetwork<A extends Addr = number> {
     return byDst;
   }
 
+  /** Makes `r` (the route of lease `key`) present; `recovering` in the periodic check. */
   async #ensure(
+    key: string,
     r: RouteOf<A>,
     table: Map<string, RouteOf<A>[]>,
     recovering: boolean,
   ): Promise<void> {
     const f = this.#family;
     const present = table.get(this.#dstKey(r)) ?? [];
-    if (present.some((p) => this.#sameRoute(p, r))) return;
+    if (present.some((p) => this.#sameRoute(p, r))) {
+      this.#failed.delete(key);
+      return;
+    }
     try {
       for (const p of present) {
         log.info("Replacing existing route", {
@@ -157,9 +201,18 @@ export class RouteNetwork<A extends Addr = number> {
         await f.delRoute(this.#nl, p).catch(ignoreNetlink("ESRCH"));
       }
       await f.addRoute(this.#nl, r);
-      if (recovering) log.info("Route recovered", { dst: this.#dstKey(r) });
+      this.#failed.delete(key);
+      if (recovering) {
+        log.info("Route recovered", { dst: this.#dstKey(r) });
+        this.#opts.events?.onRouteRepair?.(this.#label());
+      }
     } catch (err) {
-      if (err instanceof NetlinkError && err.code === "EEXIST") return;
+      if (err instanceof NetlinkError && err.code === "EEXIST") {
+        this.#failed.delete(key);
+        return;
+      }
+      // Still wanted (a batch may have dropped it meanwhile): the check retries it.
+      if (this.#wanted.get(key) === r) this.#failed.set(key, describeError(err));
       log.error(
         `Error adding route to ${this.#dstKey(r)} (retrying within ${this.#period() / 1000}s): ${describeError(err)}`,
       );
@@ -182,9 +235,10 @@ export class RouteNetwork<A extends Addr = number> {
   /** Re-adds wanted routes missing from the main table. */
   check(): Promise<void> {
     return this.#queue.run(async () => {
+      this.#opts.events?.onRouteCheck?.(this.#label());
       if (this.#wanted.size === 0) return;
       const table = await this.#table();
-      await forEachLimit([...this.#wanted.values()], (r) => this.#ensure(r, table, true));
+      await forEachLimit([...this.#wanted], ([key, r]) => this.#ensure(key, r, table, true));
     });
   }
 

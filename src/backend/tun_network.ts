@@ -14,9 +14,11 @@ import { DataPlane, type DataPlaneOptions } from "../dataplane/engine.js";
 import type { DataPlaneCounters } from "../dataplane/counters.js";
 import { openTun, type TunDevice } from "../dataplane/tun.js";
 import { openUdpSocket, type UdpSocket } from "../dataplane/udp_socket.js";
+import type { PeerStatus } from "../ops/status_api.js";
 import type { Lease } from "../subnet/lease.js";
 import { watchRemoteLeases, type LeaseChange } from "../subnet/lease_watcher.js";
 import type { BackendContext, Network } from "./backend.js";
+import { bySubnet, peerStatus } from "./peers.js";
 
 /** Socket buffers (dataplane notes: several MB took a comparable tunnel from 4.1 to 5.3 Gbit/s). */
 const SOCKET_BUFFER = 8 << 20;
@@ -154,7 +156,11 @@ export class PeerIds {
 export type PlaneControl = Pick<DataPlane, "setPeer" | "deletePeer" | "addRoute" | "deleteRoute">;
 
 /** Turns a batch of remote lease changes into routes and peers of `plane`. */
-export type LeaseProgrammer = (changes: readonly LeaseChange[], plane: PlaneControl) => void;
+export interface LeaseProgrammer {
+  (changes: readonly LeaseChange[], plane: PlaneControl): void;
+  /** Why the lease of `subnet` (`a.b.c.d/len`) is not programmed; undefined when it is. */
+  readonly skipped?: (subnet: string) => string | undefined;
+}
 
 /**
  * A running TUN data plane: follows remote leases through `program` until
@@ -168,7 +174,12 @@ export class TunNetwork implements Network {
   readonly #dp: TunDataPlane;
   readonly #program: LeaseProgrammer;
   readonly #log: Logger;
+  /** Remote leases as last added, by IPv4 subnet (for status). */
+  readonly #remote = new Map<string, Lease>();
+  readonly devices: readonly string[];
+  readonly mode?: "userspace";
 
+  /** `mode` is "userspace" for userspace vxlan, absent for udp. */
   constructor(
     ctx: BackendContext,
     lease: Lease,
@@ -176,6 +187,7 @@ export class TunNetwork implements Network {
     dp: TunDataPlane,
     program: LeaseProgrammer,
     log: Logger,
+    mode?: "userspace",
   ) {
     this.#ctx = ctx;
     this.lease = lease;
@@ -183,6 +195,20 @@ export class TunNetwork implements Network {
     this.#dp = dp;
     this.#program = program;
     this.#log = log;
+    this.devices = [dp.tun.name];
+    if (mode !== undefined) this.mode = mode;
+  }
+
+  /** Remote leases: "userspace" when in the workers' tables, else "ignored" with the reason. */
+  peers(): PeerStatus[] {
+    const out: PeerStatus[] = [];
+    for (const [key, lease] of this.#remote) {
+      const why = this.#program.skipped?.(key);
+      out.push(
+        why === undefined ? peerStatus(lease, "userspace") : peerStatus(lease, "ignored", why),
+      );
+    }
+    return out.sort(bySubnet);
   }
 
   /** Packets, bytes and drops by reason, per direction. */
@@ -203,6 +229,11 @@ export class TunNetwork implements Network {
       const own = this.lease.subnet;
       for await (const batch of watchRemoteLeases(this.#ctx.registry, () => own, stop)) {
         this.#program(batch, plane);
+        for (const c of batch) {
+          const key = formatIP4Net(c.lease.subnet);
+          if (c.type === "added") this.#remote.set(key, c.lease);
+          else this.#remote.delete(key);
+        }
       }
     } finally {
       await plane.stop();

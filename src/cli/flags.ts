@@ -105,6 +105,8 @@ export function usageText(argv0: string): string {
     "Subcommands:",
     `  ${argv0} mk-docker-opts [-f FLANNEL_ENV] [-d DOCKER_ENV] [-i] [-c] [-m] [-k KEY]`,
     "    \twrite docker daemon options from subnet.env (like flannel's mk-docker-opts.sh)",
+    `  ${argv0} migrate-etcd-v2 [--etcd-* flags] [--dry-run]`,
+    "    \tcopy the network config and leases of a flannel <= v0.17 cluster from etcd's v2 keyspace to v3",
   );
   return lines.join("\n") + "\n";
 }

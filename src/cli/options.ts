@@ -262,10 +262,7 @@ export function parseOptions(
   const list = (n: string): string[] => values.get(n) as string[];
   const options: Options = {
     backend: str("backend").trim().toLowerCase(),
-    etcdEndpoints: str("etcd-endpoints")
-      .split(",")
-      .map((s) => s.trim())
-      .filter((s) => s !== ""),
+    etcdEndpoints: splitEtcdEndpoints(str("etcd-endpoints")),
     etcdPrefix: str("etcd-prefix"),
     etcdKeyfile: str("etcd-keyfile"),
     etcdCertfile: str("etcd-certfile"),
@@ -342,17 +339,34 @@ function validate(o: Options): void {
       );
     }
   }
-  if (o.etcdEndpoints.length === 0) throw new UsageError("flag -etcd-endpoints: no endpoint given");
-  for (const ep of o.etcdEndpoints) {
+  checkEtcdFlags(o.etcdEndpoints, o.etcdPrefix);
+}
+
+/** `-etcd-endpoints` text → the list of endpoints (comma-separated, blanks dropped). */
+export function splitEtcdEndpoints(text: string): string[] {
+  return text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+/**
+ * Checks `-etcd-endpoints` and `-etcd-prefix` as the daemon does (shared
+ * with the subcommands that talk to etcd). Throws UsageError naming the
+ * flag; an endpoint's `user:password@` never reaches the message.
+ */
+export function checkEtcdFlags(endpoints: readonly string[], prefix: string): void {
+  if (endpoints.length === 0) throw new UsageError("flag -etcd-endpoints: no endpoint given");
+  for (const ep of endpoints) {
     if (!/^https?:\/\/[^/\s]+\/?$/.test(ep)) {
       throw new UsageError(
         `invalid etcd endpoint ${JSON.stringify(ep.replace(/\/\/[^@/]*@/, "//<redacted>@"))} in -etcd-endpoints: expected http(s)://host:port`,
       );
     }
   }
-  if (!o.etcdPrefix.startsWith("/")) {
+  if (!prefix.startsWith("/")) {
     throw new UsageError(
-      `invalid value ${JSON.stringify(o.etcdPrefix)} for flag -etcd-prefix: must start with "/"`,
+      `invalid value ${JSON.stringify(prefix)} for flag -etcd-prefix: must start with "/"`,
     );
   }
 }

@@ -12,6 +12,7 @@
  * mode does: a restart then never interrupts pod traffic.
  */
 import { FatalError } from "../errors.js";
+import type { Fields } from "../log.js";
 import type { IP4Net } from "../ip/ip4.js";
 import type { IP6Net } from "../ip/ip6.js";
 import { logger } from "../log.js";
@@ -52,6 +53,7 @@ export interface FirewallFlags {
  * network config and our lease (a family takes part when the config has
  * its network), reads the previous subnet.env, and sets the rules up.
  * Throws a FatalError, "Failed to set up firewall rules" caused by the failure.
+ * `onRepair` hears of each rule set the resync reinstalls.
  */
 export async function startFirewall(
   o: FirewallFlags,
@@ -62,6 +64,7 @@ export async function startFirewall(
   },
   lease: { readonly subnet: IP4Net; readonly ipv6Subnet?: IP6Net },
   signal: AbortSignal,
+  onRepair?: (fields: Fields) => void,
 ): Promise<Promise<void>[]> {
   const current: FirewallNets = {
     ...(config.network !== undefined ? { network: config.network, subnet: lease.subnet } : {}),
@@ -81,7 +84,7 @@ export async function startFirewall(
         current,
         previous,
       },
-      { runner: commandRunner(), log },
+      { runner: commandRunner(), log, ...(onRepair !== undefined ? { onRepair } : {}) },
       signal,
     );
   } catch (err) {

@@ -138,6 +138,7 @@ async function install(
       plan.resyncMs,
       signal,
       deps.log,
+      deps.onRepair,
     ),
   );
 }

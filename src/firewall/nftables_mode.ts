@@ -67,6 +67,7 @@ export async function setUpNFTables(
         plan.resyncMs,
         signal,
         log,
+        deps.onRepair,
       ),
     );
   };

@@ -3,7 +3,7 @@
  * the firewall code needs to run (a command runner, a logger). Shared by
  * the iptables and nftables modes.
  */
-import type { Logger } from "../log.js";
+import type { Fields, Logger } from "../log.js";
 import type { FirewallNets } from "./nets.js";
 import type { CommandRunner } from "./runner.js";
 
@@ -29,4 +29,6 @@ export interface FirewallDeps {
   readonly log: Logger;
   /** Where /proc/sys is (tests point it elsewhere). */
   readonly procSys?: string;
+  /** Told of each rule set the resync reinstalled (status, metrics); see keepRules. */
+  readonly onRepair?: (fields: Fields) => void;
 }

@@ -26,12 +26,15 @@ export interface KeptRules {
 /**
  * Runs until `signal` aborts; never rejects. A failure is logged once per
  * distinct reason (not every period), and its end is logged too.
+ * `onRepair` (status, metrics) is called with the set's fields after each
+ * successful reinstall; it must not throw.
  */
 export async function keepRules(
   rules: KeptRules,
   periodMs: number,
   signal: AbortSignal,
   log: Logger,
+  onRepair?: (fields: Fields) => void,
 ): Promise<void> {
   let lastFailure = "";
   while (!signal.aborted) {
@@ -41,6 +44,7 @@ export async function keepRules(
       if (!(await rules.complete())) {
         log.info(rules.missingMessage, rules.fields);
         await rules.reinstall();
+        onRepair?.(rules.fields);
       }
       if (lastFailure !== "") log.info("Firewall rules are in place again", rules.fields);
       lastFailure = "";

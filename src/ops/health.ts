@@ -3,16 +3,17 @@
  * process runs; `/readyz` answers 200 once subnet.env is written (and, once
  * implemented, firewall rules are installed), 503 before; `/metrics`
  * serves the text a metrics source gives (Prometheus exposition format),
- * 404 while there is none.
+ * 404 while there is none, 500 with one line if the source fails.
  */
 import { createServer, type Server } from "node:http";
 import { once } from "node:events";
+import { describeError } from "../errors.js";
 
 export interface HealthServer {
   /** Marks the daemon ready: /readyz turns 200. */
   setReady(): void;
   /** Sets what /metrics serves (called per request). */
-  setMetrics(source: () => string): void;
+  setMetrics(source: () => string | Promise<string>): void;
   /** Bound address (useful with port 0 in tests). */
   address(): { address: string; port: number };
   close(): Promise<void>;
@@ -21,7 +22,7 @@ export interface HealthServer {
 /** Starts listening; rejects with a message naming the address on failure. */
 export async function startHealthServer(ip: string, port: number): Promise<HealthServer> {
   let ready = false;
-  let metrics: (() => string) | undefined;
+  let metrics: (() => string | Promise<string>) | undefined;
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const reply = (code: number, body: string): void => {
@@ -32,8 +33,16 @@ export async function startHealthServer(ip: string, port: number): Promise<Healt
     else if (path === "/readyz")
       reply(ready ? 200 : 503, ready ? "flanneld is ready" : "flanneld is not ready yet");
     else if (path === "/metrics" && metrics !== undefined) {
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-      res.end(metrics());
+      const source = metrics;
+      Promise.resolve()
+        .then(source)
+        .then(
+          (text) => {
+            res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+            res.end(text);
+          },
+          (err: unknown) => reply(500, `Cannot collect metrics: ${describeError(err)}\n`),
+        );
     } else reply(404, "404 page not found\n");
   });
   server.listen(port, ip);

@@ -60,6 +60,8 @@ export interface LeaseStatus {
   readonly reservation: boolean;
   /** Successful renewals since start. */
   readonly renewals: number;
+  /** Times the key had disappeared and was re-created since start (added in API 1). */
+  readonly recreations?: number;
 }
 
 export interface StatusReport {
@@ -71,6 +73,10 @@ export interface StatusReport {
   readonly startedAt: string;
   /** "starting" until subnet.env is written and firewall rules are in place, then "ready". */
   readonly phase: "starting" | "ready";
+  /** `--subnet-file` (added in API 1). */
+  readonly subnetFile?: string;
+  /** Where /healthz, /readyz and /metrics answer; absent when `--healthz-port` is 0 (added in API 1). */
+  readonly health?: { readonly ip: string; readonly port: number };
   readonly etcd: {
     readonly endpoints: readonly string[];
     readonly prefix: string;

@@ -36,6 +36,20 @@ export interface EtcdClientOptions {
   password?: string;
 }
 
+/**
+ * What the etcd registry reports to its owner (status, metrics). Every
+ * member is optional and called synchronously; it must not throw.
+ */
+export interface EtcdEvents {
+  /**
+   * A request failed (not an abort, not "subnet taken" or "lease gone",
+   * which are answers), or a watch stream broke or was refused.
+   */
+  onEtcdError?(): void;
+  /** A watch stream answered again after a failure. */
+  onEtcdReconnect?(): void;
+}
+
 /** A connected (lazily: the first call dials) client and the endpoints to name in logs. */
 export interface EtcdConnection {
   readonly client: Etcd3;
@@ -179,7 +193,8 @@ function stripUserinfo(endpoint: string): string {
   return stripped;
 }
 
-async function readTlsFile(flag: string, path: string): Promise<Buffer> {
+/** Reads a TLS file; rejects UsageError naming the flag and the path. */
+export async function readTlsFile(flag: string, path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (err) {
@@ -187,8 +202,11 @@ async function readTlsFile(flag: string, path: string): Promise<Buffer> {
   }
 }
 
-/** tls.createSecureContext accepts any junk as a CA; X509Certificate does not. */
-function checkCa(path: string, pem: Buffer): void {
+/**
+ * Throws UsageError unless `pem` holds only valid certificates:
+ * tls.createSecureContext accepts any junk as a CA; X509Certificate does not.
+ */
+export function checkCa(path: string, pem: Buffer): void {
   const blocks = pem.toString().match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g);
   try {
     if (blocks === null) throw new Error("no PEM certificate in the file");
@@ -198,7 +216,8 @@ function checkCa(path: string, pem: Buffer): void {
   }
 }
 
-function checkTls(flag: string, paths: string, opts: tls.SecureContextOptions): void {
+/** Throws UsageError naming the flag and the paths when TLS cannot use `opts` (a key that does not fit). */
+export function checkTls(flag: string, paths: string, opts: tls.SecureContextOptions): void {
   try {
     tls.createSecureContext(opts);
   } catch (err) {

@@ -24,6 +24,7 @@ import {
   explain,
   openEtcdClient,
   type EtcdClientOptions,
+  type EtcdEvents,
 } from "./etcd_client.js";
 import { watchRange, type WatchRange, type WatchSource } from "./etcd_watch.js";
 import { encodeLeaseAttrs, type Lease, type LeaseAttrs } from "./lease.js";
@@ -45,6 +46,8 @@ const log = logger("etcd_registry");
 export interface EtcdRegistryOptions extends EtcdClientOptions {
   /** Key prefix such as `/coreos.com/network` (a trailing slash is tolerated). */
   prefix: string;
+  /** Told of failed requests, broken watches and their recovery (status, metrics). */
+  events?: EtcdEvents;
 }
 
 /** The etcd v3 implementation of the Registry contract (see registry.ts). */
@@ -55,9 +58,11 @@ export class EtcdRegistry implements Registry {
   readonly #health: ConnectionHealth;
   readonly #watchSource: WatchSource;
   readonly #closed = new AbortController();
+  readonly #events: EtcdEvents;
 
-  private constructor(client: Etcd3, prefix: string, endpoints: string) {
+  private constructor(client: Etcd3, prefix: string, endpoints: string, events: EtcdEvents) {
     this.#client = client;
+    this.#events = events;
     this.#configKey = Buffer.from(`${prefix}/config`);
     this.#subnetsPrefix = `${prefix}/subnets/`;
     this.#health = new ConnectionHealth(endpoints);
@@ -67,6 +72,7 @@ export class EtcdRegistry implements Registry {
       probeKey: this.#configKey,
       readSnapshot: (range, signal) => this.#readSnapshot(range, signal),
       decodeEvents: (res) => this.#decodeEvents(res),
+      events,
     };
   }
 
@@ -76,7 +82,7 @@ export class EtcdRegistry implements Registry {
    */
   static async open(opts: EtcdRegistryOptions): Promise<EtcdRegistry> {
     const { client, endpoints } = await openEtcdClient(opts);
-    return new EtcdRegistry(client, trimPrefix(opts.prefix), endpoints);
+    return new EtcdRegistry(client, trimPrefix(opts.prefix), endpoints, opts.events ?? {});
   }
 
   async getNetworkConfig(signal: AbortSignal): Promise<string> {
@@ -223,6 +229,7 @@ export class EtcdRegistry implements Registry {
         this.#health.success();
         throw err;
       }
+      this.#events.onEtcdError?.();
       if (err instanceof Error && isRecoverableError(err)) this.#health.failure(explain(err));
       throw new Error(`${what}: ${explain(err)}`, { cause: err });
     }
@@ -295,7 +302,7 @@ function isReservation(kv: IKeyValue): boolean {
 }
 
 /** The first key after every key that starts with `prefix` (etcd's range_end). */
-function prefixEnd(prefix: Buffer): Buffer {
+export function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix);
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i]! < 0xff) {

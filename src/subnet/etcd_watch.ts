@@ -14,7 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { castGrpcError, type Etcd3, type IWatchResponse } from "etcd3";
 import { describeError } from "../errors.js";
 import { logger } from "../log.js";
-import { abortable, explain, type ConnectionHealth } from "./etcd_client.js";
+import { abortable, explain, type ConnectionHealth, type EtcdEvents } from "./etcd_client.js";
 import type { LeaseEvent, LeaseSnapshot, WatchBatch } from "./registry.js";
 
 // The registry's component name (see etcd_client.ts): `-vmodule=etcd_registry=N` covers watches.
@@ -41,6 +41,8 @@ export interface WatchSource {
   readSnapshot(range: WatchRange, signal: AbortSignal): Promise<LeaseSnapshot>;
   /** Turns one response's events, in order, into lease events; rejects only on a failed lookup. */
   decodeEvents(res: IWatchResponse): Promise<LeaseEvent[]>;
+  /** Told of each stream failure and of the first answer after one. */
+  readonly events?: EtcdEvents;
 }
 
 /**
@@ -56,6 +58,9 @@ export async function* watchRange(
   signal: AbortSignal,
 ): AsyncGenerator<WatchBatch> {
   const { client, health } = source;
+  const hooks = source.events ?? {};
+  /** A stream failed since the last answer: the next answer is a reconnect. */
+  let broken = false;
   let next = fromRevision;
   let needSnapshot = false;
   let delay = BACKOFF_MIN_MS;
@@ -94,6 +99,8 @@ export async function* watchRange(
     } catch (err) {
       if (signal.aborted) return;
       health.failure(explain(err));
+      hooks.onEtcdError?.();
+      broken = true;
       if (!(await pause(delay, signal))) return;
       delay = Math.min(delay * 2, BACKOFF_MAX_MS);
       continue;
@@ -123,6 +130,10 @@ export async function* watchRange(
         }
         if (res.canceled) throw new WatchCanceledError(res.cancel_reason || "no reason given");
         health.success();
+        if (broken) {
+          broken = false;
+          hooks.onEtcdReconnect?.();
+        }
         lastCancelReason = "";
         warnedReason = "";
         delay = BACKOFF_MIN_MS;
@@ -148,6 +159,8 @@ export async function* watchRange(
     }
     if (signal.aborted) return;
     if (!failed) continue;
+    hooks.onEtcdError?.();
+    broken = true;
     if (failure instanceof WatchCanceledError) {
       // etcd answered, so the connection is fine; the reason may be an auth token that etcd
       // dropped (it keeps them in memory, for --auth-token-ttl): see refreshAuth.

@@ -39,6 +39,19 @@ const MAX_ATTEMPTS = 10;
 /** Retry period after a failed renewal, as upstream. */
 const RENEW_RETRY_MS = 60_000;
 
+/**
+ * What keeping the lease reports to the daemon (status, metrics). Every
+ * member is optional and called synchronously; it must not throw.
+ */
+export interface LeaseEvents {
+  /** The lease was renewed; `lease` carries the new expiration. */
+  onLeaseRenewed?(lease: Lease): void;
+  /** The lease's key had disappeared and was re-created with the same subnet. */
+  onLeaseRecreated?(lease: Lease): void;
+  /** A renewal attempt failed (it is retried in a minute). */
+  onLeaseRenewError?(): void;
+}
+
 export interface LeaseManagerOptions {
   /** Renew this long before expiry (flag minutes × 60 000). */
   readonly renewMarginMs: number;
@@ -46,6 +59,8 @@ export interface LeaseManagerOptions {
   readonly ttlSeconds?: number;
   /** Random index in [0, n); injectable for tests. */
   readonly rand?: (n: number) => number;
+  /** Told of renewals, re-creations and renewal failures. */
+  readonly events?: LeaseEvents;
 }
 
 function keyOf(lease: Lease): SubnetKey {
@@ -73,12 +88,14 @@ export class LeaseManager {
   readonly #ttl: number;
   readonly #margin: number;
   readonly #rand: ((n: number) => number) | undefined;
+  readonly #events: LeaseEvents;
 
   constructor(registry: Registry, opts: LeaseManagerOptions) {
     this.#reg = registry;
     this.#ttl = opts.ttlSeconds ?? LEASE_TTL_SECONDS;
     this.#margin = opts.renewMarginMs;
     this.#rand = opts.rand;
+    this.#events = opts.events ?? {};
   }
 
   /**
@@ -328,10 +345,12 @@ export class LeaseManager {
           mustExist: true,
         });
         log.info(`Lease renewed, new expiration: ${next.expiration?.toISOString() ?? "never"}`);
+        this.#events.onLeaseRenewed?.(next);
         return next;
       } catch (err) {
         if (signal.aborted) throw err;
         if (err instanceof LeaseGoneError) return undefined;
+        this.#events.onLeaseRenewError?.();
         log.error(`Error renewing lease (trying again in 1 min): ${describeError(err)}`);
         await sleep(RENEW_RETRY_MS, undefined, { signal });
       }
@@ -346,6 +365,7 @@ export class LeaseManager {
       try {
         const next = await this.#reg.createLease(keyOf(lease), lease.attrs, this.#ttl, signal);
         log.info("Lease re-created", { subnet: formatIP4Net(lease.subnet) });
+        this.#events.onLeaseRecreated?.(next);
         return next;
       } catch (err) {
         if (signal.aborted || isAbortError(err)) throw err;
@@ -353,7 +373,10 @@ export class LeaseManager {
           const holder = (await this.#reg.getLeases(signal)).leases.find((l) =>
             equal4(l.subnet, lease.subnet),
           );
-          if (holder !== undefined && holder.attrs.publicIP === lease.attrs.publicIP) return holder;
+          if (holder !== undefined && holder.attrs.publicIP === lease.attrs.publicIP) {
+            this.#events.onLeaseRecreated?.(holder);
+            return holder;
+          }
           throw new FatalError(
             `Lease has been revoked and subnet ${formatIP4Net(lease.subnet)} now belongs to ${
               holder !== undefined ? formatIP4(holder.attrs.publicIP) : "another node"

@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describeError } from "../errors.js";
 import { equal4, formatIP4, formatIP4Net, type IP4Net } from "../ip/ip4.js";
-import { equal6 } from "../ip/ip6.js";
+import { equal6, formatIP6, formatIP6Net } from "../ip/ip6.js";
 import { logger } from "../log.js";
 import { sameAttrs, type Lease } from "./lease.js";
 import type { BadLease, LeaseEvent, LeaseSnapshot, Registry } from "./registry.js";
@@ -149,12 +149,18 @@ export async function* watchRemoteLeases(
 
 function logChanges(changes: readonly LeaseChange[]): void {
   for (const c of changes) {
+    const l = c.lease;
+    const v6 =
+      l.ipv6Subnet !== undefined
+        ? {
+            ipv6Subnet: formatIP6Net(l.ipv6Subnet),
+            publicIPv6: l.attrs.publicIPv6 !== null ? formatIP6(l.attrs.publicIPv6) : "",
+          }
+        : {};
     if (c.type === "added") {
-      log.info(
-        `Subnet added: ${formatIP4Net(c.lease.subnet)} via ${formatIP4(c.lease.attrs.publicIP)}`,
-      );
+      log.info(`Subnet added: ${formatIP4Net(l.subnet)} via ${formatIP4(l.attrs.publicIP)}`, v6);
     } else {
-      log.info(`Subnet removed: ${formatIP4Net(c.lease.subnet)}`);
+      log.info(`Subnet removed: ${formatIP4Net(l.subnet)}`, v6);
     }
   }
 }

@@ -51,6 +51,8 @@ export interface ClusterOptions {
   readonly etcdTls?: boolean;
   /** Give eth1 an IPv6 address too (fd00:8::10<i>/64) and turn on IPv6 forwarding. */
   readonly ipv6Underlay?: boolean;
+  /** Also serve etcd's v2 API (`--enable-v2`), as the classic guide's etcd did. */
+  readonly etcdV2?: boolean;
 }
 
 /** `a.b.c.d/len` → the subnet's n-th address. */
@@ -91,7 +93,8 @@ export class Cluster {
       for (let i = 1; i <= (opts.nodes ?? 3); i++) {
         c.#addNode(i, opts.underlayPrefixLen ?? 24, opts.ipv6Underlay === true);
       }
-      await c.#startEtcd();
+      c.#etcdV2 = opts.etcdV2 === true;
+      await c.#startEtcd(c.#etcdV2);
       if (opts.config !== null) c.putConfig(opts.config ?? CLASSIC_CONFIG);
       return c;
     } catch (err) {
@@ -130,7 +133,10 @@ export class Cluster {
     this.nodes.push({ index: i, name: `node${i}`, ns, ip, runDir });
   }
 
-  async #startEtcd(): Promise<void> {
+  /** etcd serves the v2 API too (ClusterOptions.etcdV2). */
+  #etcdV2 = false;
+
+  async #startEtcd(enableV2: boolean): Promise<void> {
     const n1 = this.nodes[0]!;
     const data = join(this.lab.dir, "etcd");
     const scheme = this.certs !== undefined ? "https" : "http";
@@ -153,6 +159,7 @@ export class Cluster {
       "--initial-advertise-peer-urls=http://127.0.0.1:2380",
       "--initial-cluster=node1=http://127.0.0.1:2380",
       "--log-level=error",
+      ...(enableV2 ? ["--enable-v2=true"] : []),
     ]);
     await waitFor(
       "etcd to serve",
@@ -160,6 +167,13 @@ export class Cluster {
       20_000,
       100,
     );
+  }
+
+  /** Stops etcd (SIGTERM), waits `downMs`, and starts it again on the same data directory. */
+  async restartEtcd(downMs = 0): Promise<void> {
+    await this.etcd?.stop("SIGTERM");
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+    await this.#startEtcd(this.#etcdV2);
   }
 
   /** Runs etcdctl (API v3) in node1 against the cluster's etcd. */
@@ -183,6 +197,24 @@ export class Cluster {
         allowFail,
         env: { ...process.env, ETCDCTL_API: "3" },
       },
+    );
+  }
+
+  /** Runs etcdctl with API v2 (needs `etcdV2`) in node1, e.g. `mk <key> <value>`. */
+  etcdctlV2(args: readonly string[]): { status: number; stdout: string; stderr: string } {
+    const tls =
+      this.certs !== undefined
+        ? [
+            `--ca-file=${this.certs.caFile}`,
+            `--cert-file=${this.certs.clientCertFile}`,
+            `--key-file=${this.certs.clientKeyFile}`,
+          ]
+        : [];
+    return this.lab.exec(
+      this.nodes[0]!.ns,
+      "etcdctl",
+      [`--endpoints=${this.endpoint}`, ...tls, ...args],
+      { env: { ...process.env, ETCDCTL_API: "2" } },
     );
   }
 

@@ -108,7 +108,16 @@ describe("EtcdRegistry with a real etcd", () => {
   const opts = { timeout: 60_000 };
 
   test("watchLeases() survives an etcd restart and logs the outage once", opts, async () => {
-    const reg = await open({}, [server.endpoint]);
+    const counts = { errors: 0, reconnects: 0 };
+    const reg = await open(
+      {
+        events: {
+          onEtcdError: () => void counts.errors++,
+          onEtcdReconnect: () => void counts.reconnects++,
+        },
+      },
+      [server.endpoint],
+    );
     const ac = new AbortController();
     try {
       const snap = await reg.getLeases(never);
@@ -136,6 +145,9 @@ describe("EtcdRegistry with a real etcd", () => {
         outage.join(""),
       );
       assert.ok(outage.some((l) => l.includes(`endpoints=${server.endpoint}`)));
+      // The events hooks (status and metrics) saw the outage and the watch's return.
+      assert.ok(counts.errors >= 1, JSON.stringify(counts));
+      assert.equal(counts.reconnects, 1, JSON.stringify(counts));
     } finally {
       ac.abort();
       await reg.close();

@@ -11,10 +11,12 @@ import { FatalError } from "../../errors.js";
 import { formatIP4 } from "../../ip/ip4.js";
 import { formatIP6 } from "../../ip/ip6.js";
 import { MAIN_TABLE } from "../../netlink/netlink.js";
+import type { PeerStatus } from "../../ops/status_api.js";
 import type { Lease, LeaseAttrs } from "../../subnet/lease.js";
 import { watchRemoteLeases } from "../../subnet/lease_watcher.js";
 import type { Backend, BackendContext, Network } from "../backend.js";
 import { IPV6 } from "../ip_family.js";
+import { mergePeers } from "../peers.js";
 import { RouteNetwork } from "../route_network.js";
 
 export const HOST_GW = "host-gw";
@@ -76,8 +78,10 @@ class HostGwNetwork implements Network {
     this.lease = lease;
     this.mtu = ctx.ext.mtu;
     const ifindex = ctx.ext.link.index;
+    const events = ctx.events !== undefined ? { events: ctx.events } : {};
     this.routes = new RouteNetwork(ctx.netlink, {
       backendType: HOST_GW,
+      ...events,
       routeFor: (l) => ({
         dst: l.subnet,
         gateway: l.attrs.publicIP,
@@ -90,6 +94,7 @@ class HostGwNetwork implements Network {
       ? new RouteNetwork(ctx.netlink, {
           backendType: HOST_GW,
           family: IPV6,
+          ...events,
           routeFor: (l) =>
             l.ipv6Subnet !== undefined && l.attrs.publicIPv6 !== null
               ? {
@@ -102,6 +107,12 @@ class HostGwNetwork implements Network {
               : undefined,
         })
       : undefined;
+  }
+
+  /** Remote leases and their routes (both families in dual stack). */
+  peers(): PeerStatus[] {
+    const v4 = this.routes.peers();
+    return this.routes6 === undefined ? v4 : mergePeers(v4, this.routes6.peers());
   }
 
   async run(signal: AbortSignal): Promise<void> {

@@ -19,6 +19,11 @@
  *   our back it is recreated with the same MAC (the one our lease
  *   advertises) and every remote lease is programmed again (upstream
  *   recreates the device but does not replay the entries).
+ *
+ * For status and metrics, `peers()` tells each remote lease's state (ok,
+ * failed with the error, ignored with the reason), and the optional
+ * `events` hear of every entry check and of every lease (or device) a
+ * check repaired.
  */
 import { describeError } from "../../errors.js";
 import { formatIP4Net } from "../../ip/ip4.js";
@@ -26,7 +31,9 @@ import { logger } from "../../log.js";
 import { MAIN_TABLE, ignoreNetlink, type Netlink } from "../../netlink/netlink.js";
 import type { Lease } from "../../subnet/lease.js";
 import type { LeaseChange } from "../../subnet/lease_watcher.js";
-import type { Network } from "../backend.js";
+import type { PeerStatus } from "../../ops/status_api.js";
+import type { FamilyLabel, Network, NetworkEvents } from "../backend.js";
+import { bySubnet, otherTypeReason, peerStatus } from "../peers.js";
 import { IPV4, type Addr, type IpFamily, type NetOf, type RouteOf } from "../ip_family.js";
 import { repeatEvery, SerialQueue } from "../reconcile.js";
 import { configureDevice, ensureDevice, type Device, type DeviceSpec } from "./kernel_device.js";
@@ -66,6 +73,8 @@ export interface KernelNetworkOptions<A extends Addr = number> {
   readonly leases: (signal: AbortSignal) => AsyncIterable<LeaseChange[]>;
   readonly checkMs?: number;
   readonly deviceCheckMs?: number;
+  /** Told of each entry check and each repair. */
+  readonly events?: NetworkEvents;
 }
 
 export class KernelVxlanNetwork<A extends Addr = number> implements Network {
@@ -78,9 +87,12 @@ export class KernelVxlanNetwork<A extends Addr = number> implements Network {
   readonly #wanted = new Map<string, PeerEntries<A>>();
   /** Entries of leases gone or changed that could not be removed yet: retried by the device check. */
   readonly #stale = new Map<string, PeerEntries<A>>();
-  /** Subnets whose programming failed: retried by the next device check. */
-  readonly #failed = new Set<string>();
-  readonly #ignored = new Set<string>();
+  /** Subnets whose programming failed, with the error: retried by the next device check. */
+  readonly #failed = new Map<string, string>();
+  /** Leases that get no entries, with the reason (logged once). */
+  readonly #ignored = new Map<string, string>();
+  /** Every remote lease as last added, by its IPv4 subnet. */
+  readonly #remote = new Map<string, Lease>();
   readonly #queue = new SerialQueue();
 
   constructor(o: KernelNetworkOptions<A>) {
@@ -94,6 +106,37 @@ export class KernelVxlanNetwork<A extends Addr = number> implements Network {
   /** The device as last seen (for tests and status). */
   get device(): Device {
     return this.#device;
+  }
+
+  /** The vxlan device's name. */
+  get devices(): readonly string[] {
+    return [this.#o.spec.name];
+  }
+
+  get mode(): "kernel" {
+    return "kernel";
+  }
+
+  /**
+   * Each remote lease with its state: "ok" (entries programmed), "failed"
+   * (the last attempt failed; retried within a second), "ignored" (another
+   * backend type or bad BackendData). Leases with nothing of this family
+   * are left out.
+   */
+  peers(): PeerStatus[] {
+    const out: PeerStatus[] = [];
+    for (const [key, lease] of this.#remote) {
+      const ignored = this.#ignored.get(key);
+      const failed = this.#failed.get(key);
+      if (ignored !== undefined) out.push(peerStatus(lease, "ignored", ignored));
+      else if (failed !== undefined) out.push(peerStatus(lease, "failed", failed));
+      else if (this.#wanted.has(key)) out.push(peerStatus(lease, "ok"));
+    }
+    return out.sort(bySubnet);
+  }
+
+  #label(): FamilyLabel {
+    return this.#f.name === "IPv6" ? "ipv6" : "ipv4";
   }
 
   /** Our own subnet of this family, which the device's address is taken from. */
@@ -112,14 +155,17 @@ export class KernelVxlanNetwork<A extends Addr = number> implements Network {
         log.warn(`Ignoring non-vxlan subnet: type=${lease.attrs.backendType || "udp"}`, {
           subnet: key,
         });
-        this.#ignored.add(key);
       }
+      this.#ignored.set(key, otherTypeReason(lease.attrs.backendType, VXLAN));
       return undefined;
     }
     const subnet = f.subnetOf(lease);
     const publicIP = f.publicIPOf(lease);
     // A peer without this family (an IPv4-only node seen by the IPv6 device) needs nothing here.
-    if (subnet === undefined) return undefined;
+    if (subnet === undefined) {
+      this.#ignored.delete(key);
+      return undefined;
+    }
     const data =
       publicIP === undefined
         ? new Error(`it has an ${f.name} subnet but no ${f.name} PublicIP`)
@@ -128,8 +174,8 @@ export class KernelVxlanNetwork<A extends Addr = number> implements Network {
       if (!this.#ignored.has(key)) {
         const what = f === (IPV4 as unknown) ? "vxlan lease" : `${f.name} vxlan lease`;
         log.error(`Ignoring the ${what} of ${key}: ${(data as Error).message}`);
-        this.#ignored.add(key);
       }
+      this.#ignored.set(key, (data as Error).message);
       return undefined;
     }
     this.#ignored.delete(key);
@@ -188,7 +234,7 @@ export class KernelVxlanNetwork<A extends Addr = number> implements Network {
       this.#failed.delete(e.key);
     } catch (err) {
       for (const u of undo.reverse()) await u().catch(() => {});
-      this.#failed.add(e.key);
+      this.#failed.set(e.key, describeError(err));
       log.error(
         `Cannot program the vxlan entries of ${fam.formatNet(e.subnet)} (retrying within ` +
           `${(this.#o.deviceCheckMs ?? DEVICE_CHECK_MS) / 1000}s): ${describeError(err)}`,
@@ -249,17 +295,20 @@ export class KernelVxlanNetwork<A extends Addr = number> implements Network {
         const key = formatIP4Net(c.lease.subnet);
         const old = this.#wanted.get(key);
         if (c.type === "removed") {
+          this.#remote.delete(key);
           this.#wanted.delete(key);
           this.#failed.delete(key);
           if (old !== undefined) await this.#unprogram(old);
           continue;
         }
+        this.#remote.set(key, c.lease);
         const now = await this.#entriesFor(c.lease);
         if (old !== undefined && (now === undefined || !sameEntries(old, now))) {
           await this.#unprogram(old, now);
         }
         if (now === undefined) {
           this.#wanted.delete(key);
+          this.#failed.delete(key);
           continue;
         }
         this.#wanted.set(key, now);
@@ -271,6 +320,7 @@ export class KernelVxlanNetwork<A extends Addr = number> implements Network {
   /** Re-programs every lease whose entries are missing from the kernel. */
   check(): Promise<void> {
     return this.#queue.run(async () => {
+      this.#o.events?.onRouteCheck?.(this.#label());
       if (this.#wanted.size === 0) return;
       const nl = this.#o.netlink;
       const fam = this.#f;
@@ -291,6 +341,7 @@ export class KernelVxlanNetwork<A extends Addr = number> implements Network {
         await this.#program(e);
         if (!this.#failed.has(e.key)) {
           log.info(`Recovered the ${missing.join(", ")} of ${fam.formatNet(e.subnet)}`);
+          this.#o.events?.onRouteRepair?.(this.#label());
         }
       }
     });
@@ -320,12 +371,15 @@ export class KernelVxlanNetwork<A extends Addr = number> implements Network {
           this.#wanted.set(key, rebuilt);
           await this.#program(rebuilt);
         }
+        this.#o.events?.onRouteRepair?.(this.#label());
         return;
       }
       for (const [key, e] of [...this.#stale]) await this.#unprogram(e, this.#wanted.get(key));
-      for (const key of [...this.#failed]) {
+      for (const key of [...this.#failed.keys()]) {
         const e = this.#wanted.get(key);
-        if (e !== undefined) await this.#program(e);
+        if (e === undefined) continue;
+        await this.#program(e);
+        if (!this.#failed.has(key)) this.#o.events?.onRouteRepair?.(this.#label());
       }
     });
   }

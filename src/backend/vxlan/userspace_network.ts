@@ -21,7 +21,14 @@ import { logger, type Logger } from "../../log.js";
 import { macWords } from "../../dataplane/mac.js";
 import type { Lease } from "../../subnet/lease.js";
 import type { BackendContext, Network } from "../backend.js";
-import { PeerIds, TunNetwork, openTunDataPlane, type LeaseProgrammer } from "../tun_network.js";
+import type { LeaseChange } from "../../subnet/lease_watcher.js";
+import {
+  PeerIds,
+  TunNetwork,
+  openTunDataPlane,
+  type LeaseProgrammer,
+  type PlaneControl,
+} from "../tun_network.js";
 import {
   DEFAULT_VXLAN_PORT,
   VXLAN,
@@ -69,7 +76,7 @@ export async function openUserspaceVxlan(
     },
     log,
   );
-  return new TunNetwork(ctx, lease, mtu, dp, vxlanProgrammer(port, log), log);
+  return new TunNetwork(ctx, lease, mtu, dp, vxlanProgrammer(port, log), log, "userspace");
 }
 
 /**
@@ -82,7 +89,7 @@ export function vxlanProgrammer(port: number, out: Logger = log): LeaseProgramme
   const ids = new PeerIds();
   /** Subnets skipped, with the reason already logged. */
   const skipped = new Map<string, string>();
-  return (changes, plane) => {
+  const program = (changes: readonly LeaseChange[], plane: PlaneControl): void => {
     const remove = (subnet: IP4Net): void => {
       const id = ids.release(subnet);
       if (id === undefined) return;
@@ -116,4 +123,5 @@ export function vxlanProgrammer(port: number, out: Logger = log): LeaseProgramme
       plane.addRoute(subnet, id);
     }
   };
+  return Object.assign(program, { skipped: (subnet: string) => skipped.get(subnet) });
 }

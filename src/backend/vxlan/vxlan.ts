@@ -25,6 +25,7 @@ import type { Backend, BackendContext, Network } from "../backend.js";
 import { configureDevice, ensureDevice, type Device, type DeviceSpec } from "./kernel_device.js";
 import { IPV4, IPV6 } from "../ip_family.js";
 import { KernelVxlanNetwork } from "./kernel_network.js";
+import { mergePeers } from "../peers.js";
 import { openUserspaceVxlan } from "./userspace_network.js";
 import {
   randomVtepMac,
@@ -135,7 +136,14 @@ export class VxlanBackend implements Backend {
     const registry = this.#ctx.registry;
     const leases = (s: AbortSignal): AsyncIterable<LeaseChange[]> =>
       watchRemoteLeases(registry, () => lease.subnet, s);
-    const common = { netlink: nl, lease, mtu: dev.mtu, directRouting: cfg.directRouting, leases };
+    const common = {
+      netlink: nl,
+      lease,
+      mtu: dev.mtu,
+      directRouting: cfg.directRouting,
+      leases,
+      ...(this.#ctx.events !== undefined ? { events: this.#ctx.events } : {}),
+    };
     const net4 = new KernelVxlanNetwork({
       ...common,
       network: config.network,
@@ -153,6 +161,9 @@ export class VxlanBackend implements Backend {
     return {
       lease,
       mtu: dev.mtu,
+      devices: [...net4.devices, ...net6.devices],
+      mode: "kernel",
+      peers: () => mergePeers(net4.peers(), net6.peers()),
       run: async (runSignal) => {
         await Promise.all([net4.run(runSignal), net6.run(runSignal)]);
       },

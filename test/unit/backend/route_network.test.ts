@@ -436,3 +436,77 @@ describe("RouteNetwork.handle() with several changes to one subnet in a batch", 
     assert.deepEqual(nl.table(), []);
   });
 });
+
+describe("RouteNetwork.peers() and events", () => {
+  function withEvents(): { nl: RecordingNetlink; rn: RouteNetwork; calls: string[] } {
+    const calls: string[] = [];
+    const nl = new RecordingNetlink({ routes: HOST_ROUTES });
+    const rn = new RouteNetwork(nl, {
+      backendType: "host-gw",
+      routeFor: (l) => ({
+        dst: l.subnet,
+        gateway: l.attrs.publicIP,
+        ifindex: EXT,
+        table: MAIN_TABLE,
+        type: "unicast",
+      }),
+      events: {
+        onRouteCheck: (f) => void calls.push(`check ${f}`),
+        onRouteRepair: (f) => void calls.push(`repair ${f}`),
+      },
+    });
+    return { nl, rn, calls };
+  }
+
+  it("tells each remote lease's route state: ok, failed with the error, ignored with the reason", async () => {
+    const { nl, rn } = withEvents();
+    nl.failNext(1, "EPERM", ["addRoute4"]);
+    await rn.handle([add(lease("172.33.31.0/24", "172.17.8.102"))]);
+    await rn.handle([
+      add(lease("172.33.96.0/24", "172.17.8.103")),
+      add(lease("172.33.40.0/24", "172.17.8.104", "vxlan")),
+    ]);
+    const peers = rn.peers();
+    assert.deepEqual(
+      peers.map((p) => [p.subnet, p.publicIP, p.backendType, p.route]),
+      [
+        ["172.33.31.0/24", "172.17.8.102", "host-gw", "failed"],
+        ["172.33.40.0/24", "172.17.8.104", "vxlan", "ignored"],
+        ["172.33.96.0/24", "172.17.8.103", "host-gw", "ok"],
+      ],
+    );
+    assert.match(peers[0]!.reason ?? "", /EPERM/);
+    assert.equal(peers[1]!.reason, 'backend type "vxlan", not "host-gw"');
+    assert.equal(peers[2]!.reason, undefined);
+    // The check installs the failed route; the lease turns ok. Removed leases go.
+    await rn.check();
+    await rn.handle([del(lease("172.33.40.0/24", "172.17.8.104", "vxlan"))]);
+    assert.deepEqual(
+      rn.peers().map((p) => [p.subnet, p.route]),
+      [
+        ["172.33.31.0/24", "ok"],
+        ["172.33.96.0/24", "ok"],
+      ],
+    );
+  });
+
+  it("reports every check, and one repair per route a check re-added", async () => {
+    const { nl, rn, calls } = withEvents();
+    const a = lease("172.33.31.0/24", "172.17.8.102");
+    const b = lease("172.33.96.0/24", "172.17.8.103");
+    await rn.handle([add(a), add(b)]);
+    await rn.check();
+    assert.deepEqual(calls, ["check ipv4"], "nothing missing, nothing repaired");
+    await nl.delRoute4(route("172.33.31.0/24", "172.17.8.102"));
+    await nl.delRoute4(route("172.33.96.0/24", "172.17.8.103"));
+    await rn.check();
+    assert.deepEqual(calls, ["check ipv4", "check ipv4", "repair ipv4", "repair ipv4"]);
+    assert.equal(logs.filter((l) => l.includes("Route recovered")).length, 2);
+  });
+
+  it("does not count the first install of a route as a repair", async () => {
+    const { rn, calls } = withEvents();
+    await rn.handle([add(lease("172.33.31.0/24", "172.17.8.102"))]);
+    assert.deepEqual(calls, []);
+  });
+});

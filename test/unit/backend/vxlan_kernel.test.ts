@@ -13,6 +13,7 @@ import {
   ensureDevice,
   incompatibility,
 } from "../../../src/backend/vxlan/kernel_device.js";
+import type { NetworkEvents } from "../../../src/backend/backend.js";
 import { KernelVxlanNetwork } from "../../../src/backend/vxlan/kernel_network.js";
 import type { DeviceSpec } from "../../../src/backend/vxlan/kernel_device.js";
 import { vxlanLeaseData } from "../../../src/backend/vxlan/vxlan_config.js";
@@ -72,7 +73,7 @@ function lease(subnet: string, publicIP: string, mac: string, type = "vxlan"): L
 const add = (l: Lease): LeaseChange => ({ type: "added", lease: l });
 const del = (l: Lease): LeaseChange => ({ type: "removed", lease: l });
 
-async function setup(directRouting = false) {
+async function setup(directRouting = false, events?: NetworkEvents) {
   const nl = new RecordingNetlink({ links: [ETH1], routes: hostRoutes() });
   const device = await ensureDevice(nl, SPEC);
   await configureDevice(nl, device, IPV4, OWN, NETWORK);
@@ -89,6 +90,7 @@ async function setup(directRouting = false) {
     device,
     directRouting,
     leases: () => (async function* () {})(),
+    ...(events !== undefined ? { events } : {}),
   });
   return { nl, net, device };
 }
@@ -399,5 +401,79 @@ describe("vxlan remote leases (kernel mode)", () => {
       want.push(`route ${b}/24 via ${b} dev #${device.index} onlink`);
     }
     assert.deepEqual(entries(nl, device.index), want.sort());
+  });
+});
+
+describe("vxlan peers() and events (kernel mode)", () => {
+  function recorder(): { calls: string[]; events: NetworkEvents } {
+    const calls: string[] = [];
+    return {
+      calls,
+      events: {
+        onRouteCheck: (f) => void calls.push(`check ${f}`),
+        onRouteRepair: (f) => void calls.push(`repair ${f}`),
+      },
+    };
+  }
+
+  it("tells each lease's state, with the VTEP MAC, the error or the reason", async () => {
+    const { nl, net } = await setup();
+    assert.deepEqual(net.devices, ["flannel.1"]);
+    assert.equal(net.mode, "kernel");
+    const hostgw = lease("172.33.4.0/24", "172.17.8.104", "", "host-gw");
+    nl.failNext(1, "ENOBUFS", ["replaceRoute4"]);
+    await net.handle([add(B)]);
+    await net.handle([add(A), add(hostgw)]);
+    assert.deepEqual(net.peers(), [
+      {
+        subnet: "172.33.2.0/24",
+        publicIP: "172.17.8.102",
+        backendType: "vxlan",
+        vtepMac: "0e:aa:00:00:00:02",
+        route: "ok",
+      },
+      {
+        subnet: "172.33.3.0/24",
+        publicIP: "172.17.8.103",
+        backendType: "vxlan",
+        vtepMac: "0e:bb:00:00:00:03",
+        route: "failed",
+        reason: net.peers()[1]!.reason!,
+      },
+      {
+        subnet: "172.33.4.0/24",
+        publicIP: "172.17.8.104",
+        backendType: "host-gw",
+        route: "ignored",
+        reason: 'backend type "host-gw", not "vxlan"',
+      },
+    ]);
+    assert.match(net.peers()[1]!.reason!, /ENOBUFS/);
+    await net.checkDevice();
+    await net.handle([del(hostgw)]);
+    assert.deepEqual(
+      net.peers().map((p) => p.route),
+      ["ok", "ok"],
+    );
+  });
+
+  it("reports checks, each lease repaired, a retried failure and a recreated device", async () => {
+    const rec = recorder();
+    const { nl, net, device } = await setup(false, rec.events);
+    await net.handle([add(A), add(B)]);
+    await net.check();
+    assert.deepEqual(rec.calls, ["check ipv4"]);
+    await nl.delNeigh4(device.index, A.subnet.ip);
+    await net.check();
+    assert.deepEqual(rec.calls, ["check ipv4", "check ipv4", "repair ipv4"]);
+    rec.calls.length = 0;
+    nl.failNext(1, "ENOBUFS", ["replaceRoute4"]);
+    await net.handle([add(lease("172.33.6.0/24", "172.17.8.106", "0e:dd:00:00:00:06"))]);
+    await net.checkDevice();
+    assert.deepEqual(rec.calls, ["repair ipv4"], "the failed lease, programmed by the retry");
+    rec.calls.length = 0;
+    await nl.delLink(device.index);
+    await net.checkDevice();
+    assert.deepEqual(rec.calls, ["repair ipv4"], "one repair for the recreated device");
   });
 });

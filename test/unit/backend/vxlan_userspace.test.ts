@@ -121,6 +121,11 @@ describe("userspace vxlan lease loop", () => {
     // Removed and back: logged again.
     program([del(udp), add(udp)], plane);
     assert.equal(lines.length, 6);
+    // The reasons are what `flanneld status` shows for these peers.
+    assert.equal(program.skipped?.("10.5.3.0/24"), 'its backend type is "host-gw", not "vxlan"');
+    assert.equal(program.skipped?.("10.5.4.0/24"), "the lease has no BackendData");
+    program([del(hostgw)], plane);
+    assert.equal(program.skipped?.("10.5.3.0/24"), undefined);
   });
 
   it("removes a programmed subnet whose lease turns bad, and programs it again when fixed", () => {
@@ -132,7 +137,9 @@ describe("userspace vxlan lease loop", () => {
     program([add(lease("10.5.2.0/24", "192.168.0.2", "vxlan", '{"VNI":1}'))], plane);
     assert.deepEqual(calls.slice(2), ["delRoute 10.5.2.0/24", "delPeer 0"]);
     assert.equal(lines.length, 1);
+    assert.match(program.skipped?.("10.5.2.0/24") ?? "", /VtepMAC/);
     program([add(good)], plane);
+    assert.equal(program.skipped?.("10.5.2.0/24"), undefined);
     assert.deepEqual(calls.slice(4), [
       "peer 0 192.168.0.2:8472 aa:bb:cc:dd:ee:02",
       "route 10.5.2.0/24 0",

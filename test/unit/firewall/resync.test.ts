@@ -86,3 +86,17 @@ describe("keepRules()", () => {
     assert.equal(rules.checks, 0);
   });
 });
+
+describe("keepRules() onRepair", () => {
+  it("is called with the set's fields after each reinstall, never after a failed check", async () => {
+    const rules = scripted([true, false, new Error("iptables: resource busy"), false, true]);
+    const repaired: unknown[] = [];
+    const ac = new AbortController();
+    const loop = keepRules(rules, 1, ac.signal, log, (fields) => void repaired.push(fields));
+    await waitFor("five checks", () => rules.checks >= 5);
+    ac.abort();
+    await loop;
+    assert.equal(rules.reinstalls, 2);
+    assert.deepEqual(repaired, [rules.fields, rules.fields]);
+  });
+});

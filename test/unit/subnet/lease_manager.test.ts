@@ -21,10 +21,12 @@ import {
   LEASE_TTL_SECONDS,
   LeaseManager,
   formatDuration,
+  type LeaseEvents,
 } from "../../../src/subnet/lease_manager.js";
 import { MemoryRegistry } from "../../../src/subnet/memory_registry.js";
 import { isCompatible } from "../../../src/subnet/subnet_alloc.js";
 import { captureLogs } from "../../helpers/log_capture.js";
+import { waitFor } from "../../helpers/netns.js";
 
 const HOUR = 3_600_000;
 const MARGIN = 60 * 60_000;
@@ -598,5 +600,78 @@ describe("LeaseManager.acquire() and an old dual-stack lease", () => {
     const lease = await lm.acquire(config, me, undefined, new AbortController().signal);
     assert.equal(reg.rawValue("172.33.68.0-24&fd00::-64"), undefined);
     assert.equal(lease.ipv6Subnet, undefined);
+  });
+});
+
+describe("LeaseManager events (status and metrics hooks)", () => {
+  /** Records each hook call as "renewed"/"recreated"/"renew-error". */
+  function recorder(): { calls: string[]; events: LeaseEvents; leases: Lease[] } {
+    const calls: string[] = [];
+    const leases: Lease[] = [];
+    return {
+      calls,
+      leases,
+      events: {
+        onLeaseRenewed: (l) => {
+          calls.push("renewed");
+          leases.push(l);
+        },
+        onLeaseRecreated: (l) => {
+          calls.push("recreated");
+          leases.push(l);
+        },
+        onLeaseRenewError: () => void calls.push("renew-error"),
+      },
+    };
+  }
+
+  it("calls onLeaseRenewed with each renewed lease", { timeout: 20_000 }, async () => {
+    const reg = new MemoryRegistry({ now: () => Date.now() });
+    const rec = recorder();
+    const lm = new LeaseManager(reg, { renewMarginMs: MARGIN, ttlSeconds: 1, events: rec.events });
+    const lease = await lm.acquire(CLASSIC, attrs(ME), undefined, never);
+    const ac = new AbortController();
+    const c = changes(2);
+    const kept = lm.keep(lease, ac.signal, c.onChange);
+    const seen = await c.done;
+    ac.abort();
+    await kept;
+    assert.deepEqual(rec.calls.slice(0, 2), ["renewed", "renewed"]);
+    assert.deepEqual(rec.leases.slice(0, 2), seen);
+  });
+
+  it("calls onLeaseRecreated when a deleted key is re-created", { timeout: 20_000 }, async () => {
+    const reg = new MemoryRegistry();
+    const rec = recorder();
+    const lm = new LeaseManager(reg, { renewMarginMs: MARGIN, events: rec.events });
+    const lease = await lm.acquire(CLASSIC, attrs(ME), undefined, never);
+    const ac = new AbortController();
+    const c = changes(1);
+    const kept = lm.keep(lease, ac.signal, c.onChange);
+    reg.deleteRaw(keyName(formatIP4Net(lease.subnet)));
+    const [again] = await c.done;
+    ac.abort();
+    await kept;
+    assert.deepEqual(rec.calls, ["recreated"]);
+    assert.equal(rec.leases[0], again);
+  });
+
+  it("calls onLeaseRenewError when a renewal fails", { timeout: 20_000 }, async () => {
+    const reg = new MemoryRegistry({ now: () => Date.now() });
+    const rec = recorder();
+    const lm = new LeaseManager(reg, { renewMarginMs: MARGIN, ttlSeconds: 1, events: rec.events });
+    const lease = await lm.acquire(CLASSIC, attrs(ME), undefined, never);
+    const ac = new AbortController();
+    reg.setAvailable(false);
+    const kept = lm.keep(lease, ac.signal);
+    try {
+      await waitFor("the renewal error", () => rec.calls.includes("renew-error"), 5000);
+    } finally {
+      ac.abort();
+      await kept;
+      reg.setAvailable(true);
+    }
+    assert.equal(logged(/Error renewing lease \(trying again in 1 min\)/), 1);
+    assert.ok(!rec.calls.includes("renewed"));
   });
 });
