@@ -11,13 +11,11 @@
  * vxlan: deleted neighbour and FDB entries, flannel.1's MTU, VXLAN's UDP
  *   port blocked (the peer answers, its pod gateway does not).
  *
- * The daemon's status API is optional here: until the daemon serves its
- * socket, the daemon check says flanneld runs without answering (WARN),
- * and the healthy run still exits 0.
+ * The daemon check reads the running daemon's status socket (its lease and
+ * time to expiry); the stopped node's own doctor shows the reduced report
+ * without daemon and etcd.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { DoctorReport } from "../../src/ops/doctor/report.js";
 import type { CheckResult } from "../../src/ops/doctor/result.js";
@@ -63,26 +61,14 @@ function subnetOf(c: Cluster, n: ClusterNode): string {
     .replace(/\.1\/24$/, ".0/24");
 }
 
-/** Whether the node's daemon serves the status socket (the status API). */
-function hasStatusSocket(n: ClusterNode): boolean {
-  return existsSync(join(n.runDir, "flannel/flanneld.sock"));
-}
-
-/**
- * The only findings a healthy node may have: the daemon line when the
- * daemon has no status socket yet, and host-gw's absent data plane.
- */
-function expectHealthy(run: Run, n: ClusterNode, backend: string): void {
-  const allowed = backend === "host-gw" ? ["skip dataplane drops"] : [];
-  if (!hasStatusSocket(n)) {
-    allowed.push("warn daemon daemon", "skip daemon lease");
-  }
-  const left = notOk(run).filter((l) => !allowed.some((a) => l.startsWith(`${a}:`)));
+/** The only finding a healthy node may have: host-gw's absent data plane (a SKIP). */
+function expectHealthy(run: Run, backend: string): void {
+  const allowed = backend === "host-gw" ? ["skip dataplane drops:"] : [];
+  const left = notOk(run).filter((l) => !allowed.some((a) => l.startsWith(a)));
   assert.deepEqual(left, [], run.stdout);
   assert.equal(run.status, 0);
-  const d = find(run, "daemon", "daemon");
-  if (hasStatusSocket(n)) assert.equal(d.level, "ok");
-  else assert.match(d.message, /^flanneld runs here \(pid \d+\) but does not answer/);
+  assert.match(find(run, "daemon", "daemon").message, /^running and ready \(pid \d+, up /);
+  assert.match(find(run, "daemon", "lease").message, /held, expires in 2\dh \d+m/);
 }
 
 /**
@@ -139,7 +125,7 @@ describe("flanneld doctor on the classic cluster, host-gw", () => {
 
   it("finds nothing wrong on a healthy cluster and exits 0", () => {
     const run = doctor(c, n1);
-    expectHealthy(run, n1, "host-gw");
+    expectHealthy(run, "host-gw");
     assert.deepEqual(run.report.node, {
       ...run.report.node,
       backend: "host-gw",
@@ -259,6 +245,23 @@ describe("flanneld doctor on the classic cluster, host-gw", () => {
     assert.equal(run.status, 1);
   });
 
+  it("reports what it can on the stopped node itself: no daemon, no etcd", () => {
+    const run = doctor(c, n3);
+    const lines = (group: string): string[] =>
+      run.report.checks.filter((x) => x.group === group).map((x) => `${x.level} ${x.check}`);
+    assert.deepEqual(lines("daemon"), ["fail daemon", "skip lease"], run.stdout);
+    assert.match(find(run, "daemon", "daemon").message, /^not running \(No flanneld answers/);
+    assert.equal(find(run, "etcd", "etcd").level, "fail");
+    // subnet.env and the kernel are still read: the routes are compared without a lease list.
+    assert.equal(find(run, "etcd", "subnet.env").level, "ok");
+    assert.deepEqual(lines("routes"), ["skip routes"]);
+    assert.deepEqual(lines("reachability"), ["skip reachability"]);
+    assert.equal(find(run, "interfaces", "eth1").level, "fail");
+    assert.equal(run.report.node.daemon, "not-running");
+    assert.equal(run.report.node.etcd, "unreachable");
+    assert.equal(run.status, 1);
+  });
+
   it("names a route left behind for a deleted lease", async () => {
     const sub = subnetOf(c, n3);
     c.etcdctl(["del", `${CLASSIC_PREFIX}/subnets/${sub.replace("/", "-")}`]);
@@ -309,7 +312,7 @@ describe("flanneld doctor on the classic cluster, vxlan", () => {
       report: JSON.parse(r.stdout) as DoctorReport,
       stdout: r.stdout,
     };
-    expectHealthy(run, n1, "vxlan");
+    expectHealthy(run, "vxlan");
     assert.equal(run.report.node.backend, "vxlan");
     assert.equal(run.report.node.mode, "kernel");
     assert.match(

@@ -1,12 +1,13 @@
 /**
  * Data-plane drops. Userspace backends (udp, vxlan userspace) count every
  * drop by reason (the packet core's verdicts and the host's own counters,
- * src/dataplane/counters.ts); the status report carries them. Kernel vxlan
+ * named as `/metrics` and `flanneld status` name them: dataplane_drops.ts);
+ * the status report carries them. Kernel vxlan
  * and udp devices have the kernel's error counters (`ip -s link`).
  * Counters add up since start: a non-zero one is worth a look, a growing
  * one (run the doctor twice) is a problem.
  */
-import type { DirectionCounters } from "../../dataplane/counters.js";
+import { dropsByReason } from "../dataplane_drops.js";
 import type { NodeContext } from "./context.js";
 import type { DoctorFacts } from "./facts.js";
 import { ok, skip, warn, type CheckResult } from "./result.js";
@@ -14,7 +15,8 @@ import { ok, skip, warn, type CheckResult } from "./result.js";
 /** Why the packet core drops a packet, by verdict name (assembly/status.ts). */
 export const VERDICT_REASONS: Readonly<Record<string, string>> = {
   short: "shorter than its headers",
-  version: "not IPv4",
+  version:
+    "not IPv4 (from the TUN device: the kernel's own IPv6 router solicitations and MLD, harmless)",
   ihl: "bad IPv4 header length",
   length: "bad IPv4 total length",
   ttl: "TTL ran out (a routing loop?)",
@@ -31,46 +33,43 @@ export const VERDICT_REASONS: Readonly<Record<string, string>> = {
   no_peer: "peer without a VTEP MAC",
 };
 
-/** Verdicts that are not drops. */
-const PASS = new Set(["send", "to_tun", "reply", "neigh"]);
+/**
+ * Drops every healthy node has: the kernel sends IPv6 router solicitations
+ * and MLD reports into the IPv4-only TUN device. Shown, never warned about.
+ */
+const HARMLESS = new Set(["tx version"]);
 
-/** Host-side drop counters and what they mean. */
-const HOST_REASONS: ReadonlyArray<[keyof DirectionCounters, string, string]> = [
-  ["sendDrops", "send_failed", "the socket or device refused the packet (buffers full under load)"],
-  ["sourceDrops", "unknown_source", "datagram from an address that is no peer's PublicIP"],
-  ["truncated", "truncated", "datagram larger than the receive buffer (a peer with a larger MTU?)"],
-  ["offloadErrors", "offload_error", "segmentation/coalescing failed"],
-  ["neighDrops", "arp_unanswered", "ARP not for our VTEP address"],
-  ["syscallErrors", "syscall_error", "a system call failed"],
-];
+/** What the host-side drop reasons (dataplane_drops.ts) mean. */
+export const HOST_REASONS: Readonly<Record<string, string>> = {
+  send_failed: "the socket or device refused the packet (buffers full under load)",
+  unknown_source: "datagram from an address that is no peer's PublicIP",
+  truncated: "datagram larger than the receive buffer (a peer with a larger MTU?)",
+  offload_error: "segmentation/coalescing failed",
+  arp_unanswered: "ARP not for our VTEP address",
+};
 
 export function checkDataplane(f: Omit<DoctorFacts, "pings">, ctx: NodeContext): CheckResult[] {
   const report = f.daemon.state === "running" ? f.daemon.report : undefined;
   const out: CheckResult[] = [];
   if (report?.dataplane !== undefined) {
     const drops: string[] = [];
+    let worrying = 0;
     const data: Record<string, number> = {};
     for (const dir of ["tx", "rx"] as const) {
-      const d = report.dataplane[dir];
-      for (const [verdict, v] of Object.entries(d.verdicts)) {
-        if (PASS.has(verdict) || v.packets === 0) continue;
-        data[`${dir}_${verdict}`] = v.packets;
-        drops.push(
-          `${dir} ${verdict} ${v.packets}: ${VERDICT_REASONS[verdict] ?? "see assembly/status.ts"}`,
-        );
-      }
-      for (const [field, name, why] of HOST_REASONS) {
-        const n = d[field] as number;
-        if (n === 0) continue;
-        data[`${dir}_${name}`] = n;
-        drops.push(`${dir} ${name} ${n}: ${why}`);
+      for (const [reason, packets] of dropsByReason(report.dataplane[dir])) {
+        if (packets === 0) continue;
+        data[`${dir}_${reason}`] = packets;
+        const why = VERDICT_REASONS[reason] ?? HOST_REASONS[reason] ?? "see assembly/status.ts";
+        drops.push(`${dir} ${reason} ${packets}: ${why}`);
+        if (!HARMLESS.has(`${dir} ${reason}`)) worrying++;
       }
     }
     const moved = `${report.dataplane.tx.writes} sent, ${report.dataplane.rx.writes} delivered`;
+    const found = drops.length === 0 ? "none" : drops.join("; ");
     out.push(
-      drops.length === 0
-        ? ok("dataplane", "drops", `none since start (${moved})`, { data })
-        : warn("dataplane", "drops", `since start (${moved}): ${drops.join("; ")}`, {
+      worrying === 0
+        ? ok("dataplane", "drops", `since start (${moved}): ${found}`, { data })
+        : warn("dataplane", "drops", `since start (${moved}): ${found}`, {
             fix: "Counters add up since the daemon started: run the doctor again to see which grow; `/metrics` (with --healthz-port) has them too",
             data,
           }),

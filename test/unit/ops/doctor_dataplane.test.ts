@@ -27,7 +27,7 @@ describe("checkDataplane()", () => {
     assert.deepEqual(
       run(healthy("udp")).map((r) => [r.check, r.level, r.message]),
       [
-        ["drops", "ok", "none since start (1000 sent, 1000 delivered)"],
+        ["drops", "ok", "since start (1000 sent, 1000 delivered): none"],
         ["flannel0 counters", "ok", "tx errors 0, tx dropped 0, rx errors 0, rx dropped 0"],
       ],
     );
@@ -51,6 +51,22 @@ describe("checkDataplane()", () => {
     );
     assert.deepEqual(r.data, { tx_no_route: 7, rx_unknown_source: 3 });
     assert.match(r.fix!, /run the doctor again/);
+  });
+
+  it("shows, without warning, the IPv6 the kernel sends into the IPv4-only TUN device", () => {
+    const dp = counters({
+      verdicts: { send: { packets: 990, bytes: 1 }, version: { packets: 2, bytes: 160 } },
+    });
+    const f: DoctorFacts = {
+      ...healthy("udp"),
+      daemon: { state: "running", report: report("udp", { dataplane: dp }) },
+    };
+    const r = run(f)[0]!;
+    assert.equal(r.level, "ok");
+    assert.match(
+      r.message,
+      /tx version 2: not IPv4 \(from the TUN device: the kernel's own IPv6 router solicitations/,
+    );
   });
 
   it("warns about errors on a kernel vxlan device, not about its drops", () => {
