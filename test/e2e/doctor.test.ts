@@ -116,7 +116,7 @@ describe("flanneld doctor on the classic cluster, host-gw", () => {
   let n3: ClusterNode;
 
   before(async () => {
-    c = await startCluster("fldh", "host-gw");
+    c = await startCluster("fdoch", "host-gw");
     [n1, n2, n3] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
   });
   after(async () => {
@@ -294,7 +294,7 @@ describe("flanneld doctor on the classic cluster, vxlan", () => {
   let n2: ClusterNode;
 
   before(async () => {
-    c = await startCluster("fldv", "vxlan");
+    c = await startCluster("fdocv", "vxlan");
     [n1, n2] = c.nodes as [ClusterNode, ClusterNode];
   });
   after(async () => {

@@ -43,7 +43,9 @@ function checkKernelPeer(
     const what =
       kinds.length === 1 && good[0]!.entry.kind === "route"
         ? describeEntry(good[0]!.entry)
-        : `neighbour, FDB entry and route${kinds.length > 3 ? "s (IPv4 and IPv6)" : ""} on ${devs.join(", ")}`;
+        : kinds.length > 3
+          ? `neighbours, FDB entries and routes (IPv4 and IPv6) on ${devs.join(", ")}`
+          : `neighbour, FDB entry and route on ${devs.join(", ")}`;
     return ok("routes", peerName(lease), `${what} (PublicIP ${lease.publicIP})`, { data });
   }
   const worst = evaluated.reduce((a, b) =>

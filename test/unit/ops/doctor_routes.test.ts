@@ -266,6 +266,58 @@ describe("checkRoutes() on vxlan", () => {
     ]);
   });
 
+  it("checks both families in dual stack", () => {
+    const v6 = (n: 2 | 3) => ({
+      ...lease(n, "vxlan"),
+      ipv6Subnet: `fd33:0:0:${n}::/64`,
+      publicIPv6: `fd00:8::10${n}`,
+      vtepMac6: `0e:00:00:00:06:0${n}`,
+    });
+    let f = withEtcd(healthy("vxlan"), { leases: [lease(1, "vxlan"), v6(2), v6(3)] });
+    assert.ok(f.subnetEnv.ok);
+    const vars = {
+      ...f.subnetEnv.value.vars,
+      FLANNEL_IPV6_NETWORK: "fd33::/56",
+      FLANNEL_IPV6_SUBNET: "fd33:0:0:1::1/64",
+    };
+    f = { ...noDaemon(f), subnetEnv: have({ ...f.subnetEnv.value, vars }) };
+    f = editKernel(f, (k) => ({
+      neighs: [
+        ...k.neighs,
+        { dev: "flannel-v6.1", ip: "fd33:0:0:2::", mac: "0e:00:00:00:06:02", permanent: true },
+      ],
+      fdb: [
+        ...k.fdb,
+        { dev: "flannel-v6.1", mac: "0e:00:00:00:06:02", dst: "fd00:8::102", permanent: true },
+      ],
+      routes: [
+        ...k.routes,
+        {
+          family: 6 as const,
+          dst: "fd33:0:0:2::/64",
+          gateway: "fd33:0:0:2::",
+          dev: "flannel-v6.1",
+          type: "unicast",
+          onlink: true,
+        },
+      ],
+    }));
+    assert.equal(
+      line(f, PEER2).message,
+      "neighbours, FDB entries and routes (IPv4 and IPv6) on flannel.1, flannel-v6.1 (PublicIP 172.17.8.102)",
+    );
+    const r = line(f, PEER3);
+    assert.equal(r.level, "fail");
+    assert.match(
+      r.message,
+      /missing neighbour fd33:0:0:3:: lladdr 0e:00:00:00:06:03 on flannel-v6\.1/,
+    );
+    assert.match(
+      r.fix!,
+      /`ip -6 route replace fd33:0:0:3::\/64 via fd33:0:0:3:: dev flannel-v6\.1 onlink`/,
+    );
+  });
+
   it("plans IPv6 entries on flannel-v6.<VNI> in dual stack", () => {
     const { ctx } = withContext(healthy("vxlan"));
     const plan = planFor(
