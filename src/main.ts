@@ -7,6 +7,7 @@
  *   flanneld self-check              can this executable run here?
  *   flanneld migrate-etcd-v2 [...]   copy a v2-era cluster's keys to etcd v3
  *   flanneld status [--json]         what the running daemon reports
+ *   flanneld doctor [...]            what is wrong with flannel on this node?
  *
  * Invoked through a link named `mk-docker-opts` (or `mk-docker-opts.sh`),
  * the executable behaves as `flanneld mk-docker-opts`.
@@ -54,6 +55,10 @@ async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === "status") {
     const { runStatus } = await import("./ops/status_cmd.js");
     return runStatus(argv.slice(1));
+  }
+  if (argv[0] === "doctor") {
+    const { runDoctor } = await import("./ops/doctor/doctor.js");
+    return runDoctor(argv.slice(1));
   }
 
   let parsed;
