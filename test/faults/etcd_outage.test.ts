@@ -21,6 +21,7 @@ import {
   LogMark,
   networkOf,
   pingResult,
+  settle,
   PROBLEM_LINE,
   startPing,
   statusAll,
@@ -79,7 +80,7 @@ describe("case 1: etcd down for 60 s during pod-to-pod traffic (host-gw and udp 
         return new Map(setups.flatMap((s, i) => s.c.nodes.map((n, j) => [n, got[i]![j]!])));
       };
       const before = await statuses();
-      const marks = new Map(setups.map((s) => [s, new LogMark(s.c.nodes)]));
+      const mark = new LogMark();
       // Each pod pings the next node's pod for the whole window.
       const pings: Array<{ s: Setup; from: ClusterNode; p: Proc }> = [];
       for (const s of setups) {
@@ -103,6 +104,7 @@ describe("case 1: etcd down for 60 s during pod-to-pod traffic (host-gw and udp 
         3 * TTL_SECONDS * 1000,
         500,
       );
+      await settle();
       const results = await Promise.all(
         pings.map(async (x) => ({ ...x, r: await pingResult(x.p) })),
       );
@@ -131,7 +133,6 @@ describe("case 1: etcd down for 60 s during pod-to-pod traffic (host-gw and udp 
       }
 
       for (const s of setups) {
-        const mark = marks.get(s)!;
         const per = s.c.nodes.map((n) => ({
           n,
           unavailable: mark.count(n, /etcd unavailable/),

@@ -51,26 +51,45 @@ export async function statusAll(
   );
 }
 
-/** Where each daemon's stderr stands now; `since()` returns what it logged after. */
+/** klog's `MMDD HH:MM:SS.uuuuuu` (local time) of a date, as the daemons' log lines start. */
+function klogTime(d: Date): string {
+  const p = (n: number, w = 2): string => String(n).padStart(w, "0");
+  return (
+    `${p(d.getMonth() + 1)}${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:` +
+    `${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}000`
+  );
+}
+
+/**
+ * A point in time; `since()` returns what a daemon logged after it, by the
+ * lines' own timestamps (output still in the pipe when the mark is made
+ * cannot leak in). Wait for the lines you expect before counting: output
+ * reaches the test only when its event loop runs.
+ */
 export class LogMark {
-  readonly #at = new Map<ClusterNode, number>();
+  readonly #at = klogTime(new Date());
 
-  constructor(readonly nodes: readonly ClusterNode[]) {
-    for (const n of nodes) this.#at.set(n, n.daemon?.stderr.length ?? 0);
-  }
-
-  /** The node's log lines written after the mark. */
+  /** The node's log lines stamped at or after the mark. */
   since(node: ClusterNode): string[] {
-    return (node.daemon?.stderr ?? "")
-      .slice(this.#at.get(node) ?? 0)
-      .split("\n")
-      .filter((l) => l !== "");
+    const out: string[] = [];
+    let keep = false;
+    for (const line of (node.daemon?.stderr ?? "").split("\n")) {
+      const stamp = /^[IWEF](\d{4} \d\d:\d\d:\d\d\.\d{6}) /.exec(line)?.[1];
+      if (stamp !== undefined) keep = stamp >= this.#at;
+      if (keep && line !== "") out.push(line);
+    }
+    return out;
   }
 
   /** How many of the node's lines after the mark match `re`. */
   count(node: ClusterNode, re: RegExp): number {
     return this.since(node).filter((l) => re.test(l)).length;
   }
+}
+
+/** Lets the test's event loop read what the daemons wrote meanwhile (ms). */
+export async function settle(ms = 500): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
 }
 
 /** Warning, error and fatal lines (klog's W, E, F). */
