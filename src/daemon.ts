@@ -30,7 +30,7 @@ import { formatIP6, formatIP6Net, networkOf6, parseIP6Net, type IP6Net } from ".
 import { logger, redactUrl } from "./log.js";
 import { LinuxNetlink, type Netlink } from "./netlink/netlink.js";
 import { FLAGS } from "./cli/flags.js";
-import type { Options } from "./cli/options.js";
+import { LEASE_TTL_ENV, type Options } from "./cli/options.js";
 import { DaemonState } from "./ops/daemon_state.js";
 import { startHealthServer, type HealthServer } from "./ops/health.js";
 import { createMetrics, type DaemonMetrics } from "./ops/metrics.js";
@@ -280,8 +280,14 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
       );
     }
 
+    if (o.leaseTtlSeconds !== undefined) {
+      log.warn(
+        `${LEASE_TTL_ENV}=${o.leaseTtlSeconds}: leases expire after ${o.leaseTtlSeconds}s instead of 24h; for tests only`,
+      );
+    }
     const leases = new LeaseManager(registry, {
       renewMarginMs: o.subnetLeaseRenewMargin * 60_000,
+      ...(o.leaseTtlSeconds !== undefined ? { ttlSeconds: o.leaseTtlSeconds } : {}),
       events: state,
     });
     const prev = await previousSubnets(o.subnetFile);

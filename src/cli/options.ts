@@ -50,6 +50,12 @@ export interface Options {
   readonly verbosity: number;
   readonly vmodule: string;
   readonly logBacktraceAt: string;
+  /**
+   * TTL of our lease in seconds, from FLANNELD_LEASE_TTL_SECONDS: a test
+   * option (not a flag, not upstream) that shortens flannel's fixed 24 h;
+   * absent when unset.
+   */
+  readonly leaseTtlSeconds?: number;
   /** Flag names set by the user, on the command line or via FLANNELD_*. */
   readonly explicit: ReadonlySet<string>;
   /** Every flag's value by flag name (e.g. "ip-masq"), defaults included. */
@@ -292,11 +298,31 @@ export function parseOptions(
     verbosity: int("v"),
     vmodule: str("vmodule"),
     logBacktraceAt: str("log_backtrace_at"),
+    ...leaseTtl(env),
     explicit,
     byFlag: values,
   };
   validate(options);
   return { kind: "run", options };
+}
+
+/** The test-only lease TTL variable (README, "Test options"). */
+export const LEASE_TTL_ENV = "FLANNELD_LEASE_TTL_SECONDS";
+/** Bounds of LEASE_TTL_ENV, in seconds: etcd's minimum lease TTL is a few seconds; 24 h is flannel's. */
+const LEASE_TTL_MIN = 5;
+const LEASE_TTL_MAX = 86_400;
+
+/** `{ leaseTtlSeconds }` from LEASE_TTL_ENV, or nothing when it is unset or empty. */
+function leaseTtl(env: Readonly<Record<string, string | undefined>>): { leaseTtlSeconds?: number } {
+  const text = env[LEASE_TTL_ENV];
+  if (text === undefined || text === "") return {};
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= LEASE_TTL_MIN && n <= LEASE_TTL_MAX)) {
+    throw new UsageError(
+      `invalid value ${JSON.stringify(text)} for environment variable ${LEASE_TTL_ENV}: must be whole seconds from ${LEASE_TTL_MIN} to ${LEASE_TTL_MAX}`,
+    );
+  }
+  return { leaseTtlSeconds: n };
 }
 
 function validate(o: Options): void {

@@ -195,7 +195,12 @@ export class EtcdRegistry implements Registry {
   }
 
   watchLease(key: SubnetKey, fromRevision: bigint, signal: AbortSignal): AsyncIterable<WatchBatch> {
-    return this.#watch({ key: this.#leaseKey(key) }, fromRevision, signal);
+    // Re-read after a failure: our own key may have vanished with etcd's data (registry.ts).
+    return this.#watch(
+      { key: this.#leaseKey(key), relistAfterFailure: true },
+      fromRevision,
+      signal,
+    );
   }
 
   async close(): Promise<void> {

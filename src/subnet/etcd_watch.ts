@@ -6,7 +6,9 @@
  * never re-lists after a compaction. Here the resume point only moves past
  * events actually delivered (or a progress notification, which etcd sends
  * only to watchers that are caught up), and a compacted resume point turns
- * into a fresh range read delivered as a `snapshot` batch. Every other
+ * into a fresh range read delivered as a `snapshot` batch, as does an etcd
+ * whose revision went back (its data was lost or restored) and, for a
+ * watch that asks for it (our own lease key), any failure. Every other
  * failure re-opens the stream after a backoff, so the loop ends only when
  * its signal aborts.
  */
@@ -28,6 +30,13 @@ const BACKOFF_MAX_MS = 5_000;
 export interface WatchRange {
   readonly key: Buffer;
   readonly rangeEnd?: Buffer;
+  /**
+   * Re-read the range (a `snapshot` batch) after every stream failure
+   * instead of resuming from the last revision: for a single key, as cheap
+   * as resuming, and it notices a key that vanished with etcd's data, which
+   * a resume point too old to look reset never would.
+   */
+  readonly relistAfterFailure?: boolean;
 }
 
 /** What the watch loop needs from the registry; none of it may be closed while a loop runs. */
@@ -74,7 +83,7 @@ export async function* watchRange(
         snapshot = await source.readSnapshot(range, signal);
       } catch (err) {
         if (signal.aborted) return;
-        log.v(1, "Cannot re-list leases after a compaction", { err: describeError(err) });
+        log.v(1, "Cannot re-list leases", { err: describeError(err) });
         if (!(await pause(delay, signal))) return;
         delay = Math.min(delay * 2, BACKOFF_MAX_MS);
         continue;
@@ -101,6 +110,7 @@ export async function* watchRange(
       health.failure(explain(err));
       hooks.onEtcdError?.();
       broken = true;
+      if (range.relistAfterFailure === true) needSnapshot = true;
       if (!(await pause(delay, signal))) return;
       delay = Math.min(delay * 2, BACKOFF_MAX_MS);
       continue;
@@ -129,6 +139,18 @@ export async function* watchRange(
           break;
         }
         if (res.canceled) throw new WatchCanceledError(res.cancel_reason || "no reason given");
+        const current = BigInt(res.header.revision);
+        if (res.events.length === 0 && current + 1n < next) {
+          // etcd is behind revisions we have seen: its data was lost or replaced (restored
+          // from a backup, a new cluster). A watch from `next` would wait for a revision
+          // that was never written and miss everything until then.
+          log.info("etcd's revision went back, re-listing leases", {
+            from: next,
+            revision: current,
+          });
+          needSnapshot = true;
+          break;
+        }
         health.success();
         if (broken) {
           broken = false;
@@ -161,6 +183,7 @@ export async function* watchRange(
     if (!failed) continue;
     hooks.onEtcdError?.();
     broken = true;
+    if (range.relistAfterFailure === true) needSnapshot = true;
     if (failure instanceof WatchCanceledError) {
       // etcd answered, so the connection is fine; the reason may be an auth token that etcd
       // dropped (it keeps them in memory, for --auth-token-ttl): see refreshAuth.

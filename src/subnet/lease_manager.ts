@@ -337,22 +337,37 @@ export class LeaseManager {
     }
   }
 
-  /** Renews once, retrying every minute; undefined if the key is gone. */
+  /**
+   * Renews once, retrying every minute (a tenth of the TTL when a test
+   * shortens it, so that a retry still comes before expiry); undefined if
+   * the key is gone. Only the first failure of a run is logged as an error:
+   * an etcd outage is one problem, not one per retry.
+   */
   async #renew(lease: Lease, signal: AbortSignal): Promise<Lease | undefined> {
+    const retryMs = Math.min(RENEW_RETRY_MS, (this.#ttl * 1000) / 10);
+    let failures = 0;
     for (;;) {
       try {
         const next = await this.#reg.updateLease(keyOf(lease), lease.attrs, this.#ttl, signal, {
           mustExist: true,
         });
-        log.info(`Lease renewed, new expiration: ${next.expiration?.toISOString() ?? "never"}`);
+        const after = failures > 0 ? ` (after ${failures} failed attempts)` : "";
+        log.info(
+          `Lease renewed, new expiration: ${next.expiration?.toISOString() ?? "never"}${after}`,
+        );
         this.#events.onLeaseRenewed?.(next);
         return next;
       } catch (err) {
         if (signal.aborted) throw err;
         if (err instanceof LeaseGoneError) return undefined;
         this.#events.onLeaseRenewError?.();
-        log.error(`Error renewing lease (trying again in 1 min): ${describeError(err)}`);
-        await sleep(RENEW_RETRY_MS, undefined, { signal });
+        failures++;
+        // Upstream's wording for its fixed minute.
+        const every = retryMs === RENEW_RETRY_MS ? "1 min" : formatDuration(retryMs);
+        const msg = `Error renewing lease (trying again in ${every}): ${describeError(err)}`;
+        if (failures === 1) log.error(msg);
+        else log.v(1, msg, { attempt: failures });
+        await sleep(retryMs, undefined, { signal });
       }
     }
   }

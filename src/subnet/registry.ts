@@ -124,11 +124,16 @@ export interface Registry {
    * (inclusive; pass snapshot.revision + 1n). Yields until `signal` aborts,
    * then returns. Reconnects by itself with backoff (100 ms doubling to 5 s)
    * resuming after the last revision delivered; if that revision has been
-   * compacted it yields a `snapshot` batch and resumes after it.
+   * compacted, or the store's revision went back (its data was lost), it
+   * yields a `snapshot` batch and resumes after it.
    */
   watchLeases(fromRevision: bigint, signal: AbortSignal): AsyncIterable<WatchBatch>;
 
-  /** Like watchLeases, for the single key `subnets/<key>`. */
+  /**
+   * Like watchLeases, for the single key `subnets/<key>`; may also yield a
+   * `snapshot` batch after any reconnect (a store that lost its data need
+   * not look reset from one key's revision).
+   */
   watchLease(key: SubnetKey, fromRevision: bigint, signal: AbortSignal): AsyncIterable<WatchBatch>;
 
   /** Releases connections. Further calls reject. */

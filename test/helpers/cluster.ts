@@ -12,7 +12,7 @@
  * in a private mount namespace whose /run is the node's own directory (so
  * /run/flannel/subnet.env is per node and the host's /run is untouched).
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseDotenv } from "../../src/config/subnet_env.js";
 import { formatIP6, parseIP6 } from "../../src/ip/ip6.js";
@@ -169,9 +169,14 @@ export class Cluster {
     );
   }
 
-  /** Stops etcd (SIGTERM), waits `downMs`, and starts it again on the same data directory. */
-  async restartEtcd(downMs = 0): Promise<void> {
+  /**
+   * Stops etcd (SIGTERM), waits `downMs`, and starts it again on the same
+   * data directory, or on an empty one with `wipe` (every key and revision
+   * gone; the config must be put again).
+   */
+  async restartEtcd(downMs = 0, opts: { wipe?: boolean } = {}): Promise<void> {
     await this.etcd?.stop("SIGTERM");
+    if (opts.wipe === true) rmSync(join(this.lab.dir, "etcd"), { recursive: true, force: true });
     if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
     await this.#startEtcd(this.#etcdV2);
   }

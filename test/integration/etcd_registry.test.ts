@@ -4,6 +4,7 @@
  * TLS, authentication, endpoint failover and a 1,000-lease snapshot.
  */
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Etcd3, LeaseClient } from "etcd3";
@@ -184,6 +185,67 @@ describe("EtcdRegistry with a real etcd", () => {
       } finally {
         proxy.restore();
         ac.abort();
+        await reg.close();
+      }
+    },
+  );
+
+  test(
+    "watches re-list when etcd comes back without its data (its revision went back)",
+    opts,
+    async () => {
+      // A server of its own: wiping the shared one would disturb the other tests.
+      const wiped = await startEtcd();
+      const prefix = freshPrefix();
+      const reg = await open({}, [wiped.endpoint], prefix);
+      const other = new Etcd3({ hosts: wiped.endpoint });
+      const ac = new AbortController();
+      try {
+        const mine = await reg.createLease(key4(3, 1), attrsFor(1), 3600, never);
+        // Revisions the new store will not reach before the checks below.
+        for (let i = 0; i < 20; i++) await other.put(`/elsewhere/${i}`).value("x");
+        const snap = await reg.getLeases(never);
+        const leases = new WatchReader(reg.watchLeases(snap.revision + 1n, ac.signal));
+        const own = new WatchReader(reg.watchLease(key4(3, 1), mine.revision! + 1n, ac.signal));
+        // Both watches are established (and quiet) before etcd goes.
+        await assert.rejects(leases.next(1000), /Timed out/);
+        await assert.rejects(own.next(100), /Timed out/);
+        await wiped.stop();
+        rmSync(wiped.dataDir, { recursive: true, force: true });
+        await wiped.start();
+        await retryUntilOk(async () => {
+          await other
+            .put(`${prefix}/subnets/10.3.2.0-24`)
+            .value(JSON.stringify({ PublicIP: "10.0.0.2" }));
+        }, 15_000);
+        // The old lease is not in the re-list; the new one is, or follows as an event.
+        const all = await leases.next(15_000);
+        assert.equal(all?.kind, "snapshot");
+        const listed = all?.kind === "snapshot" ? all.snapshot.leases : [];
+        assert.ok(listed.every((l) => l.attrs.publicIP === 0x0a000002));
+        if (listed.length === 0) {
+          const added = await leases.eventsUntil((evs) => evs.length > 0, 15_000);
+          assert.deepEqual(
+            added.map((e) => e.type === "added" && e.lease.attrs.publicIP),
+            [0x0a000002],
+          );
+        }
+        // Our own key is gone with the data: the snapshot says so (the lease manager re-creates it).
+        const ours = await own.next(15_000);
+        assert.equal(ours?.kind, "snapshot");
+        if (ours?.kind === "snapshot") assert.deepEqual(ours.snapshot.leases, []);
+        // And the watches follow the new store from there.
+        await other
+          .put(`${prefix}/subnets/10.3.3.0-24`)
+          .value(JSON.stringify({ PublicIP: "10.0.0.3" }));
+        const events = await leases.eventsUntil((evs) => evs.length > 0, 15_000);
+        assert.deepEqual(
+          events.map((e) => e.type === "added" && e.lease.attrs.publicIP),
+          [0x0a000003],
+        );
+      } finally {
+        ac.abort();
+        other.close();
         await reg.close();
       }
     },

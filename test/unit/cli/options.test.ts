@@ -404,6 +404,28 @@ describe("parseOptions() FLANNELD_* environment", () => {
   });
 });
 
+describe("parseOptions() FLANNELD_LEASE_TTL_SECONDS (test option)", () => {
+  it("leaves the lease TTL unset without it, or when it is empty", () => {
+    assert.equal(run([]).leaseTtlSeconds, undefined);
+    assert.equal(run([], { FLANNELD_LEASE_TTL_SECONDS: "" }).leaseTtlSeconds, undefined);
+  });
+
+  it("reads whole seconds from 5 to 86400, without making a flag explicit", () => {
+    assert.equal(run([], { FLANNELD_LEASE_TTL_SECONDS: "5" }).leaseTtlSeconds, 5);
+    assert.equal(run([], { FLANNELD_LEASE_TTL_SECONDS: "86400" }).leaseTtlSeconds, 86_400);
+    assert.equal(run([], { FLANNELD_LEASE_TTL_SECONDS: "20" }).explicit.size, 0);
+  });
+
+  for (const text of ["4", "86401", "0", "-10", "1.5", "0x10", "ten", " 20"]) {
+    it(`rejects ${JSON.stringify(text)} naming the variable and the range`, () =>
+      usageError(
+        [],
+        { FLANNELD_LEASE_TTL_SECONDS: text },
+        `invalid value ${JSON.stringify(text)} for environment variable FLANNELD_LEASE_TTL_SECONDS: must be whole seconds from 5 to 86400`,
+      ));
+  }
+});
+
 describe("parseOptions() explicit set", () => {
   it("holds exactly the flags given on the command line or in the environment", () => {
     const o = run(["--iface=eth0", "--iface=eth1", "-v=2", "--ip-masq=false"], {

@@ -671,7 +671,47 @@ describe("LeaseManager events (status and metrics hooks)", () => {
       await kept;
       reg.setAvailable(true);
     }
-    assert.equal(logged(/Error renewing lease \(trying again in 1 min\)/), 1);
+    // A 1 s TTL: retried every tenth of it.
+    assert.equal(logged(/Error renewing lease \(trying again in 0\.1s\)/), 1);
     assert.ok(!rec.calls.includes("renewed"));
   });
+
+  it(
+    "retries a failed renewal within the TTL, logging the first failure of the run only",
+    { timeout: 20_000 },
+    async () => {
+      const reg = new MemoryRegistry({ now: () => Date.now() });
+      const rec = recorder();
+      // 5 s TTL: renewed at 2.5 s, retried every 0.5 s.
+      const lm = new LeaseManager(reg, {
+        renewMarginMs: MARGIN,
+        ttlSeconds: 5,
+        events: rec.events,
+      });
+      const lease = await lm.acquire(CLASSIC, attrs(ME), undefined, never);
+      const ac = new AbortController();
+      reg.setAvailable(false);
+      const kept = lm.keep(lease, ac.signal);
+      try {
+        await waitFor(
+          "three failed renewals",
+          () => rec.calls.filter((c) => c === "renew-error").length >= 3,
+          10_000,
+        );
+        reg.setAvailable(true);
+        await waitFor("the renewal", () => rec.calls.includes("renewed"), 5000);
+      } finally {
+        ac.abort();
+        await kept;
+        reg.setAvailable(true);
+      }
+      const failed = rec.calls.filter((c) => c === "renew-error").length;
+      assert.equal(logged(/Error renewing lease \(trying again in 0\.5s\)/), 1);
+      assert.equal(
+        logged(new RegExp(`Lease renewed, .* \\(after ${failed} failed attempts\\)`)),
+        1,
+      );
+      assert.equal(rec.calls.filter((c) => c === "recreated").length, 0);
+    },
+  );
 });
