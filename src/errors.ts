@@ -19,13 +19,18 @@ export class FatalError extends Error {
   override readonly name = "FatalError";
 }
 
-/** Returns the message of an unknown thrown value, following `cause` chains. */
+/**
+ * Returns the message of an unknown thrown value, following `cause` chains.
+ * A cause whose message is already in the text (`new Error(\`What: ${describeError(err)}\`,
+ * { cause: err })`) is not repeated.
+ */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
   let cur: unknown = err;
   for (let depth = 0; cur !== undefined && cur !== null && depth < 5; depth++) {
     if (cur instanceof Error) {
-      if (cur.message !== "" && !parts.includes(cur.message)) parts.push(cur.message);
+      const msg = cur.message;
+      if (msg !== "" && !parts.some((p) => p.includes(msg))) parts.push(msg);
       cur = cur.cause;
     } else {
       parts.push(String(cur));

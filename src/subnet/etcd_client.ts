@@ -142,18 +142,28 @@ export class ConnectionHealth {
 }
 
 /**
- * gRPC's message minus its noise (timestamps, an empty "Resolution note"),
- * plus the flags to check when TLS verification failed.
+ * An OpenSSL error string, e.g. "80DC6DB70D7F0000:error:0A000412:SSL
+ * routines:ssl3_read_bytes:sslv3 alert bad certificate:../deps/openssl/
+ * openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number 42": code,
+ * library, function, reason, source file, line, detail.
+ */
+const OPENSSL_ERROR = /[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):[^:\s]+\.c:\d+:([^\n]*)/g;
+
+/**
+ * gRPC's message minus its noise (timestamps, an empty "Resolution note",
+ * OpenSSL's codes and source locations), plus the flags to check when TLS
+ * verification failed.
  */
 export function explain(err: unknown): string {
   const text = describeError(err)
     .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/g, "")
     .replace(/\.?\s*Resolution note:\s*$/, "")
     .trim();
-  if (/certificate|SSL routines|handshake/i.test(text)) {
-    return `${text} (check --etcd-cafile, --etcd-certfile and --etcd-keyfile)`;
-  }
-  return text;
+  const tls = /certificate|SSL routines|handshake/i.test(text);
+  const clean = text.replace(OPENSSL_ERROR, (_, reason: string, detail: string) =>
+    detail.trim() === "" ? reason : `${reason} (${detail.trim()})`,
+  );
+  return tls ? `${clean} (check --etcd-cafile, --etcd-certfile and --etcd-keyfile)` : clean;
 }
 
 /** Settles with `p`, or rejects with the signal's reason as soon as it aborts. */

@@ -235,8 +235,13 @@ export class EtcdRegistry implements Registry {
         throw err;
       }
       this.#events.onEtcdError?.();
-      if (err instanceof Error && isRecoverableError(err)) this.#health.failure(explain(err));
-      throw new Error(`${what}: ${explain(err)}`, { cause: err });
+      const why = explain(err);
+      if (err instanceof Error && isRecoverableError(err)) this.#health.failure(why);
+      // `why` already words err's whole chain; err is not chained as the cause, or
+      // describeError() would say it again, raw, with the timestamp gRPC puts in TLS
+      // errors, and a retry loop that logs each distinct message once would log it on
+      // every attempt.
+      throw new Error(`${what}: ${why}`);
     }
   }
 
