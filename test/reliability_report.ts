@@ -5,9 +5,9 @@
  *
  *   node dist/js/test/reliability_report.js [results.jsonl] [out.md]
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { REPO } from "./helpers/cluster.js";
 import { resultsFile, type FigureRecord } from "./helpers/reliability.js";
 
@@ -51,6 +51,7 @@ function main(): void {
     .filter((l) => l.trim() !== "")
     .map((l) => JSON.parse(l) as FigureRecord);
   const machine = `${cpus().length} vCPU, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}`;
+  mkdirSync(dirname(output), { recursive: true });
   writeFileSync(output, renderReport(records, machine));
   process.stderr.write(`reliability report: ${records.length} figures written to ${output}\n`);
 }
