@@ -21,12 +21,13 @@ import { IPV6 } from "./backend/ip_family.js";
 import type { Network } from "./backend/backend.js";
 import { VXLAN, VXLAN_USERSPACE } from "./backend/vxlan/vxlan_config.js";
 import { parseNetworkConfig, type NetworkConfig } from "./config/network_config.js";
-import { readDotenvFile, writeSubnetEnv } from "./config/subnet_env.js";
+import { writeSubnetEnv } from "./config/subnet_env.js";
 import { describeError, FatalError } from "./errors.js";
 import { startFirewall } from "./firewall/firewall.js";
+import { readPreviousNets } from "./firewall/nets.js";
 import { describeInterface, findExternalInterface } from "./iface/ext_iface.js";
-import { formatIP4, formatIP4Net, networkOf, parseIP4Net, type IP4Net } from "./ip/ip4.js";
-import { formatIP6, formatIP6Net, networkOf6, parseIP6Net, type IP6Net } from "./ip/ip6.js";
+import { formatIP4, formatIP4Net } from "./ip/ip4.js";
+import { formatIP6, formatIP6Net } from "./ip/ip6.js";
 import { logger, redactUrl } from "./log.js";
 import { LinuxNetlink, type Netlink } from "./netlink/netlink.js";
 import { FLAGS } from "./cli/flags.js";
@@ -82,46 +83,6 @@ export function checkSupport(o: Options): void {
     }
     if (f.support === "noop" && explicit) log.warn(`-${f.name} has no effect: ${f.why ?? ""}`);
   }
-}
-
-/** The subnets recorded by the previous subnet.env (network form). */
-interface PreviousSubnets {
-  readonly subnet?: IP4Net;
-  readonly ipv6Subnet?: IP6Net;
-}
-
-/** Reads FLANNEL_SUBNET and FLANNEL_IPV6_SUBNET of the previous subnet.env. */
-async function previousSubnets(path: string): Promise<PreviousSubnets> {
-  let env: Map<string, string>;
-  try {
-    env = await readDotenvFile(path);
-  } catch (err) {
-    log.warn(`Cannot use the previous subnet file: ${describeError(err)}`, { path });
-    return {};
-  }
-  const one = <T>(name: string, parse: (text: string) => T): T | undefined => {
-    const text = env.get(name);
-    if (text === undefined || text === "") return undefined;
-    if (text.includes(",")) {
-      log.warn(`Ignoring ${name} with more than one entry in the subnet file`, {
-        path,
-        value: text,
-      });
-      return undefined;
-    }
-    try {
-      return parse(text);
-    } catch (err) {
-      log.warn(`Cannot use ${name} of the previous subnet file: ${describeError(err)}`, { path });
-      return undefined;
-    }
-  };
-  const subnet = one("FLANNEL_SUBNET", (t) => networkOf(parseIP4Net(t)));
-  const ipv6Subnet = one("FLANNEL_IPV6_SUBNET", (t) => networkOf6(parseIP6Net(t)));
-  return {
-    ...(subnet !== undefined ? { subnet } : {}),
-    ...(ipv6Subnet !== undefined ? { ipv6Subnet } : {}),
-  };
 }
 
 /** Fetches and checks the network config, retrying every second; logs each distinct problem once. */
@@ -290,7 +251,8 @@ export async function runDaemon(o: Options, signal: AbortSignal): Promise<number
       ...(o.leaseTtlSeconds !== undefined ? { ttlSeconds: o.leaseTtlSeconds } : {}),
       events: state,
     });
-    const prev = await previousSubnets(o.subnetFile);
+    // FLANNEL_SUBNET / FLANNEL_IPV6_SUBNET of the previous run (spec §3.4 step 4).
+    const prev = await readPreviousNets(o.subnetFile, log);
     const backend = factory({
       ext,
       netlink,
